@@ -1,0 +1,323 @@
+"""The daemon's configuration: frozen pydantic models read from a TOML file.
+
+Relative paths are resolved against the directory of the config file, so a config and its models can
+move together. ``load_config`` turns every problem into a ``ConfigError`` that names the file, the
+field and what was expected; ``check_resources`` additionally checks that every file named exists.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from .errors import ConfigError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    value = Path(os.path.expandvars(str(value))).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not value.is_absolute():
+        value = Path(base) / value
+    return Path(os.path.normpath(value))
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""A filesystem path; relative paths are taken from the config file's directory."""
+
+SUPPORTED_CAPTURE_RATES = (8000, 16000, 32000, 48000)
+SUPPORTED_OUTPUT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class PersonaConfig(Section):
+    name: str = Field(min_length=1)
+    """The avatar's name, used in its self-introduction and the LLM's system prompt."""
+    role: str = Field(default="the information assistant", min_length=1)
+    """What the avatar is at the venue, as a phrase ("the welcome assistant")."""
+    style: str = Field(default="friendly, warm and brief", min_length=1)
+    """How it speaks: a short phrase given to the LLM."""
+    greeting: str = ""
+    """Spoken once when the daemon is ready; empty for none."""
+    unknown_answer: str = Field(
+        default="I'm sorry, I don't know that. Please ask a member of staff.", min_length=1
+    )
+    """Said for a venue question that the venue knowledge does not answer."""
+    apology: str = Field(default="Sorry, I lost my train of thought. Could you ask me again?", min_length=1)
+    """Said when the LLM fails or times out."""
+
+    @field_validator("name", "role", "style", "unknown_answer", "apology")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class VenueEntry(Section):
+    topic: str = Field(min_length=1)
+    """A short name for what the entry answers ("opening hours")."""
+    questions: list[str] = Field(min_length=1)
+    """Ways visitors ask about it; matched against the visitor's question."""
+    answer: str = Field(min_length=1)
+    """The curated answer, spoken as written when the match is confident."""
+    keywords: list[str] = []
+    """Extra words that point at this entry (synonyms, product names)."""
+
+
+class VenueConfig(Section):
+    name: str = Field(min_length=1)
+    """The venue's name."""
+    facts: list[str] = []
+    """Short fact lines handed to the LLM when a question matches an entry only weakly."""
+    entries: list[VenueEntry] = []
+    """Curated answers: the venue's frequently asked questions."""
+    synonyms: dict[str, list[str]] = {}
+    """Word → words that mean the same to visitors here ("open": ["opening", "start"])."""
+
+
+class KnowledgeConfig(Section):
+    confident_score: float = Field(default=0.62, gt=0.0, le=1.0)
+    """A match at least this good is answered with the curated answer, without the LLM."""
+    weak_score: float = Field(default=0.35, gt=0.0, le=1.0)
+    """A venue match at least this good (but not confident) is handed to the LLM with its facts."""
+    facts_for_llm: int = Field(default=3, ge=1, le=20)
+    """How many matched facts and entries the LLM sees for a weak match."""
+
+
+class AudioConfig(Section):
+    input_device: str = "default"
+    """Capture device, chosen by (part of) its PyAudio name."""
+    output_device: str = "default"
+    """Playback device, chosen by (part of) its PyAudio name."""
+    capture_rate: int = 16000
+    """Microphone sample rate in Hz (the ASR and voice-activity models want 16000)."""
+    frame_ms: Literal[10, 20, 30] = 20
+    """Capture frame length in milliseconds."""
+    output_buffer_ms: int = Field(default=40, ge=5, le=500)
+    """Playback buffer per write; with the device's own latency it sets the audio-to-lip offset."""
+    reconnect_s: float = Field(default=2.0, gt=0, le=60)
+    """Seconds between attempts to reopen a lost or missing device."""
+
+    @field_validator("capture_rate")
+    @classmethod
+    def _capture_rate(cls, value: int) -> int:
+        if value not in SUPPORTED_CAPTURE_RATES:
+            raise ValueError(f"must be one of {SUPPORTED_CAPTURE_RATES} Hz, not {value}")
+        return value
+
+
+class EndpointerConfig(Section):
+    vad: Literal["silero", "energy"] = "silero"
+    """Voice-activity detector: the Silero ONNX model, or a plain energy threshold."""
+    vad_model: ConfigPath | None = None
+    """The Silero VAD ONNX file; empty for the one shipped with the silero-vad package."""
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """Speech probability above which a frame counts as speech."""
+    min_speech_ms: int = Field(default=200, ge=20, le=5000)
+    """Voiced time needed before an utterance starts (ignores clicks and coughs)."""
+    min_silence_ms: int = Field(default=600, ge=100, le=5000)
+    """Silence after speech that ends the utterance."""
+    max_utterance_s: float = Field(default=15.0, gt=1, le=120)
+    """An utterance is cut here even without a pause."""
+
+
+class AsrConfig(Section):
+    model: ConfigPath
+    """The vosk model directory."""
+
+
+class LlmConfig(Section):
+    model: ConfigPath
+    """The GGUF file."""
+    n_ctx: int = Field(default=2048, ge=256, le=131072)
+    """Context length in tokens; ``memory.policy = "shrink"`` may lower it to fit the budget."""
+    n_threads: int = Field(default=2, ge=1, le=64)
+    """CPU threads for llama.cpp."""
+    n_gpu_layers: int = Field(default=0, ge=-1)
+    """Layers offloaded to the GPU (-1: all); 0 on a machine without CUDA."""
+    max_answer_tokens: int = Field(default=80, ge=8, le=1024)
+    """Cap on the length of one answer."""
+    history_tokens: int = Field(default=384, ge=0)
+    """Earlier turns kept in the prompt, at most this many tokens."""
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """Sampling temperature; 0 is deterministic."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """An answer not finished in this time is cut short with the persona's apology."""
+    instructions: str = (
+        "Answer in one or two short spoken sentences. Use only the facts given. "
+        "If the facts do not answer the question, say you don't know."
+    )
+    """Fixed instructions after the persona in the system prompt."""
+
+
+class TtsConfig(Section):
+    text_engine: str = Field(min_length=1)
+    """Engine (folder under ``engines.dir``) that turns phoneme ids into latent frames and durations."""
+    audio_engine: str = Field(min_length=1)
+    """Engine that turns a fixed-size chunk of latent frames into audio."""
+    voice_config: ConfigPath
+    """The Piper voice's ``.onnx.json`` (phoneme map, sample rate, espeak voice)."""
+    length_scale: float = Field(default=1.0, gt=0.3, lt=3.0)
+    """Speaking rate: above 1 is slower."""
+    noise_scale: float = Field(default=0.0, ge=0.0, le=1.5)
+    """Piper's voice variation; 0 makes speech repeatable."""
+    noise_w: float = Field(default=0.0, ge=0.0, le=1.5)
+    """Piper's duration variation; 0 makes timing repeatable."""
+    sentence_silence_ms: int = Field(default=120, ge=0, le=2000)
+    """Silence after each clause."""
+
+
+class FaceConfig(Section):
+    source: Literal["auto", "engine", "durations"] = "auto"
+    """Where mouth shapes come from: the face engine, the TTS durations, or the best available."""
+    engine: str | None = None
+    """Name of the face engine folder under ``engines.dir``; none to use durations only."""
+
+
+class EnginesConfig(Section):
+    dir: ConfigPath
+    """Folder of engine definitions (one sub-folder per engine, with manifest.toml)."""
+    build_dir: ConfigPath
+    """Folder for built TensorRT engines and provisioned ONNX files."""
+    backend: Literal["auto", "tensorrt", "onnxruntime"] = "auto"
+    """Default runtime: TensorRT where a matching engine loads, else ONNX Runtime."""
+    cpu_threads: int = Field(default=2, ge=1, le=64)
+    """Intra-op threads for ONNX Runtime."""
+
+
+class RenderConfig(Section):
+    width: int = Field(default=1280, ge=160, le=7680)
+    """Frame width in pixels."""
+    height: int = Field(default=720, ge=120, le=4320)
+    """Frame height in pixels."""
+    fps: int = Field(default=30, ge=10, le=60)
+    """Frames per second."""
+    avatar: Literal["default", "portrait"] = "default"
+    """The drawn default avatar, or a portrait image animated by a description file."""
+    portrait: ConfigPath | None = None
+    """With ``avatar = "portrait"``: the description file (TOML) naming the image and its regions."""
+    fullscreen: bool = True
+    """Fullscreen window on the display."""
+
+
+class MemoryConfig(Section):
+    budget_mb: int = Field(default=4096, ge=64)
+    """Everything the daemon loads must fit in this many MiB."""
+    policy: Literal["refuse", "shrink"] = "refuse"
+    """Over budget: refuse to start, or shrink the LLM context until it fits."""
+
+
+class ControlConfig(Section):
+    socket: ConfigPath = Path("${XDG_RUNTIME_DIR}/talkerd/control.sock")
+    """The control socket; /run/talkerd/control.sock on a kiosk."""
+    group: str | None = None
+    """Group that may use the socket (mode 0660); none keeps the process's group."""
+
+
+class Config(Section):
+    persona: PersonaConfig
+    """Who the avatar is."""
+    venue: VenueConfig
+    """What it knows about the venue."""
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    """How questions are matched against the venue knowledge."""
+    audio: AudioConfig = AudioConfig()
+    """Microphone and speaker."""
+    endpointer: EndpointerConfig = EndpointerConfig()
+    """Finding where an utterance ends."""
+    asr: AsrConfig
+    """Speech recognition."""
+    llm: LlmConfig
+    """The local language model."""
+    tts: TtsConfig
+    """Text to speech."""
+    face: FaceConfig = FaceConfig()
+    """Mouth shapes."""
+    engines: EnginesConfig
+    """Inference engines."""
+    render: RenderConfig = RenderConfig()
+    """The avatar on screen."""
+    memory: MemoryConfig = MemoryConfig()
+    """The memory budget."""
+    control: ControlConfig = ControlConfig()
+    """The local control socket."""
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = error["msg"]
+    if kind not in ("value_error", "assertion_error"):
+        message += f" (got {error.get('input')!r})"
+    return message.removeprefix("Value error, ")
+
+
+def parse_config(data: dict, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate an already-parsed TOML document."""
+    try:
+        return Config.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        lines = [f"{source}: {_field_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a config file; raise ``ConfigError`` naming the file and field on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(data, source=str(path), base_dir=path.resolve().parent)
+
+
+def named_files(config: Config) -> dict[str, Path]:
+    """Every file or folder the config names that must exist, by field."""
+    files = {
+        "asr.model": config.asr.model,
+        "llm.model": config.llm.model,
+        "tts.voice_config": config.tts.voice_config,
+        "engines.dir": config.engines.dir,
+        "tts.text_engine": config.engines.dir / config.tts.text_engine / "manifest.toml",
+        "tts.audio_engine": config.engines.dir / config.tts.audio_engine / "manifest.toml",
+    }
+    if config.face.engine:
+        files["face.engine"] = config.engines.dir / config.face.engine / "manifest.toml"
+    if config.endpointer.vad_model is not None:
+        files["endpointer.vad_model"] = config.endpointer.vad_model
+    if config.render.portrait is not None:
+        files["render.portrait"] = config.render.portrait
+    return files
+
+
+def check_resources(config: Config, *, source: str = "<config>") -> None:
+    """Raise ``ConfigError`` naming every field whose file does not exist."""
+    missing = [f"{source}: {field}: no such file: {path}" for field, path in named_files(config).items() if not path.exists()]
+    if config.render.avatar == "portrait" and config.render.portrait is None:
+        missing.append(f"{source}: render.portrait: required when render.avatar is \"portrait\"")
+    if config.knowledge.weak_score > config.knowledge.confident_score:
+        missing.append(f"{source}: knowledge.weak_score: must not exceed knowledge.confident_score")
+    if missing:
+        raise ConfigError("\n".join(missing))
