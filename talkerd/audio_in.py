@@ -1,0 +1,191 @@
+"""Where the visitor's audio comes from: a microphone, a WAV file played at real-time pace, or nothing.
+
+Output: ``AudioFrame``s of ``audio.frame_ms`` at ``audio.capture_rate``, 16-bit mono. A missing or lost
+microphone is a state, not a crash: the source reports it and reopens the device every
+``audio.reconnect_s`` seconds.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .config import AudioConfig
+from .errors import ComponentUnavailable
+from .messages import AudioFrame
+
+log = logging.getLogger(__name__)
+
+StateCallback = Callable[[str, str], None]
+"""Called with (state, detail) when a device comes or goes: state is "ok" or "unavailable"."""
+
+
+def find_device(pa, name: str, *, output: bool) -> int | None:
+    """PyAudio device index whose name contains ``name`` (case-insensitive); None for the default."""
+    channels_key = "maxOutputChannels" if output else "maxInputChannels"
+    if name == "default":
+        return None
+    for index in range(pa.get_device_count()):
+        info = pa.get_device_info_by_index(index)
+        if info[channels_key] > 0 and name.lower() in str(info["name"]).lower():
+            return index
+    kind = "output" if output else "input"
+    available = [
+        str(pa.get_device_info_by_index(i)["name"])
+        for i in range(pa.get_device_count())
+        if pa.get_device_info_by_index(i)[channels_key] > 0
+    ]
+    raise ComponentUnavailable(f"no audio {kind} device named {name!r} (have: {', '.join(available) or 'none'})")
+
+
+def pcm_to_float(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def read_wav_mono(path: Path, rate: int) -> np.ndarray:
+    """A WAV file as int16 mono at ``rate`` (mixed down and linearly resampled when needed)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise ComponentUnavailable(f"{path}: only 16-bit PCM WAV files are supported")
+            channels, source_rate = wav.getnchannels(), wav.getframerate()
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    except (wave.Error, EOFError) as exc:
+        raise ComponentUnavailable(f"{path}: not a readable WAV file: {exc}") from None
+    except FileNotFoundError:
+        raise ComponentUnavailable(f"{path}: no such file") from None
+    audio = samples.reshape(-1, channels).mean(axis=1)
+    if source_rate != rate:
+        positions = np.arange(0, len(audio) * rate / source_rate) * source_rate / rate
+        audio = np.interp(positions, np.arange(len(audio)), audio)
+    return np.clip(np.round(audio), -32768, 32767).astype(np.int16)
+
+
+def speech_end_index(audio: np.ndarray, rate: int, threshold_dbfs: float = -40.0) -> int:
+    """Index just after the last 10 ms block louder than the threshold: the true end of speech."""
+    block = rate // 100
+    blocks = len(audio) // block
+    if blocks == 0:
+        return 0
+    levels = np.sqrt(np.mean(np.square(audio[: blocks * block].reshape(blocks, block) / 32768.0), axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(levels) > threshold_dbfs)[0]
+    return int((loud[-1] + 1) * block) if len(loud) else 0
+
+
+class SilenceSource:
+    """No audio input: nothing to listen to (typed questions still work)."""
+
+    description = "none"
+
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+        stop.wait()
+        return iter(())
+
+
+class WavSource:
+    """Plays WAV files into the pipeline at real-time pace, with silence between and after them.
+
+    ``queue_wav`` may be called while running (the benchmark does); ``speech_ended`` records the
+    monotonic time at which each file's last voiced sample was delivered.
+    """
+
+    def __init__(self, config: AudioConfig, paths: list[Path] = ()) -> None:
+        self._rate = config.capture_rate
+        self._frame = config.capture_rate * config.frame_ms // 1000
+        self._pending: list[tuple[np.ndarray, int]] = []
+        self._lock = threading.Lock()
+        self.speech_ended: list[float] = []
+        self.description = "wav:" + ",".join(str(p) for p in paths)
+        for path in paths:
+            self.queue_wav(path)
+
+    def queue_wav(self, path: Path) -> None:
+        audio = read_wav_mono(Path(path), self._rate)
+        with self._lock:
+            self._pending.append((audio, speech_end_index(audio, self._rate)))
+
+    def _next_audio(self) -> tuple[np.ndarray, int] | None:
+        with self._lock:
+            return self._pending.pop(0) if self._pending else None
+
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+        silence = np.zeros(self._frame, dtype=np.int16)
+        deadline = time.monotonic()
+        current, end_index, position = None, 0, 0
+        while not stop.is_set():
+            if current is None and (item := self._next_audio()) is not None:
+                (current, end_index), position = item, 0
+            if current is not None:
+                block = current[position : position + self._frame]
+                block = np.pad(block, (0, self._frame - len(block)))
+            else:
+                block = silence
+            deadline += self._frame / self._rate
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            now = time.monotonic()
+            if current is not None:
+                if position < end_index <= position + self._frame:
+                    self.speech_ended.append(now - (position + self._frame - end_index) / self._rate)
+                position += self._frame
+                if position >= len(current):
+                    current = None
+            yield AudioFrame(block.tobytes(), self._rate, now)
+
+
+class MicSource:
+    """A PyAudio capture device chosen by name, reopened whenever it is missing or lost."""
+
+    def __init__(self, config: AudioConfig, on_state: StateCallback = lambda state, detail: None) -> None:
+        self._config = config
+        self._frame = config.capture_rate * config.frame_ms // 1000
+        self._on_state = on_state
+        self.description = f"mic:{config.input_device}"
+
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+        while not stop.is_set():
+            try:
+                yield from self._capture(stop)
+            except (OSError, ComponentUnavailable) as exc:
+                self._on_state("unavailable", f"microphone {self._config.input_device!r}: {exc}")
+                log.warning("microphone unavailable (%s); retrying every %.0f s", exc, self._config.reconnect_s)
+                stop.wait(self._config.reconnect_s)
+
+    def _capture(self, stop: threading.Event) -> Iterator[AudioFrame]:
+        import pyaudio
+
+        pa = pyaudio.PyAudio()  # a fresh instance each time: PortAudio only sees devices at init
+        stream = None
+        try:
+            device = find_device(pa, self._config.input_device, output=False)
+            if device is None and pa.get_device_count() == 0:
+                raise ComponentUnavailable("no audio devices at all")
+            stream = pa.open(
+                format=pyaudio.paInt16,
+                channels=1,
+                rate=self._config.capture_rate,
+                input=True,
+                input_device_index=device,
+                frames_per_buffer=self._frame,
+            )
+            self._on_state("ok", f"microphone {self._config.input_device!r}")
+            while not stop.is_set():
+                pcm = stream.read(self._frame, exception_on_overflow=False)
+                yield AudioFrame(pcm, self._config.capture_rate, time.monotonic())
+        finally:
+            if stream is not None:
+                stream.close()
+            pa.terminate()
+
+
+def open_source(spec: str, config: AudioConfig, on_state: StateCallback) -> SilenceSource | WavSource | MicSource:
+    """``mic``, ``wav:PATH``, or ``none``/``stdin`` (typed input has no audio)."""
+    if spec == "mic":
+        return MicSource(config, on_state)
+    if spec.startswith("wav:"):
+        return WavSource(config, [Path(spec[4:])])
+    return SilenceSource()

@@ -1,0 +1,201 @@
+"""Audio playout and the audio clock that the face follows.
+
+Input: ``SpeechChunk``s. The playout writes them to the speaker (PyAudio) or to a null output paced
+in real time, and writes silence in between so the device's sample clock never stops. The clock
+answers "which mouth pose belongs to the sample leaving the speaker now?" — the renderer draws that,
+so the lips follow the audio actually heard, device latency included, not the wall time of the turn.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio_in import find_device
+from .config import AudioConfig
+from .errors import ComponentUnavailable
+from .messages import MOUTH_CHANNELS, Mark, SpeechChunk, Turn
+
+log = logging.getLogger(__name__)
+
+REST_MOUTH = np.zeros(len(MOUTH_CHANNELS), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class MouthSample:
+    """What the face should show now."""
+
+    mouth: np.ndarray
+    speaking: bool
+    turn: Turn | None
+
+
+class PyAudioOutput:
+    """A blocking PyAudio output stream on the named device."""
+
+    def __init__(self, config: AudioConfig, sample_rate: int) -> None:
+        import pyaudio
+
+        self._pa = pyaudio.PyAudio()
+        try:
+            device = find_device(self._pa, config.output_device, output=True)
+            self._stream = self._pa.open(
+                format=pyaudio.paInt16,
+                channels=1,
+                rate=sample_rate,
+                output=True,
+                output_device_index=device,
+                frames_per_buffer=sample_rate * config.output_buffer_ms // 1000,
+            )
+        except (OSError, ComponentUnavailable) as exc:
+            self._pa.terminate()
+            raise ComponentUnavailable(f"speaker {config.output_device!r}: {exc}") from exc
+        self.latency_s = float(self._stream.get_output_latency())
+        self.description = f"speaker:{config.output_device}"
+
+    def write(self, samples: np.ndarray) -> None:
+        self._stream.write(samples.tobytes())
+
+    def close(self) -> None:
+        self._stream.close()
+        self._pa.terminate()
+
+
+class NullOutput:
+    """No speaker: consumes audio at real-time pace so the clock and the video still run."""
+
+    description = "none"
+    latency_s = 0.0
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._deadline = time.monotonic()
+
+    def write(self, samples: np.ndarray) -> None:
+        self._deadline = max(self._deadline, time.monotonic() - 0.1) + len(samples) / self._rate
+        time.sleep(max(0.0, self._deadline - time.monotonic()))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _Placed:
+    start: int  # sample position of the chunk's first sample on the output clock
+    chunk: SpeechChunk
+
+
+class AudioClock:
+    """Maps monotonic time to the sample leaving the speaker, and that sample to a mouth pose."""
+
+    def __init__(self, sample_rate: int, latency_s: float, block: int) -> None:
+        self.sample_rate = sample_rate
+        self.latency_s = latency_s
+        self._block = block
+        self._lock = threading.Lock()
+        self._written = 0
+        self._written_at = time.monotonic()
+        self._placed: list[_Placed] = []
+
+    def wrote(self, samples: int) -> None:
+        with self._lock:
+            self._written += samples
+            self._written_at = time.monotonic()
+
+    def place(self, chunk: SpeechChunk) -> int:
+        """Record that ``chunk`` starts at the next sample written; returns that position."""
+        with self._lock:
+            self._placed.append(_Placed(self._written, chunk))
+            # Keep a few seconds of history only.
+            horizon = self._written - 10 * self.sample_rate
+            while len(self._placed) > 2 and self._placed[0].start + len(self._placed[0].chunk.audio) < horizon:
+                self._placed.pop(0)
+            return self._written
+
+    def playing_position(self, now: float | None = None) -> float:
+        """Sample index leaving the speaker at ``now``: what was written, minus what is still buffered.
+
+        Between two writes the position advances with the time since the last one (at most one
+        block: the writer blocks while the device drains, so it is never further behind than that).
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            since_write = min(max(0.0, now - self._written_at) * self.sample_rate, self._block)
+            return self._written - self.latency_s * self.sample_rate + since_write
+
+    def sample(self, now: float | None = None) -> MouthSample:
+        position = self.playing_position(now)
+        with self._lock:
+            starts = [placed.start for placed in self._placed]
+            index = bisect.bisect_right(starts, position) - 1
+            if index < 0:
+                return MouthSample(REST_MOUTH, False, None)
+            placed = self._placed[index]
+        offset = position - placed.start
+        chunk = placed.chunk
+        if offset >= len(chunk.audio) or chunk.turn.is_cancelled:
+            return MouthSample(REST_MOUTH, False, None)
+        frame = min(int(offset / chunk.sample_rate * chunk.fps), len(chunk.mouth) - 1)
+        mouth = chunk.mouth[frame] if frame >= 0 else REST_MOUTH
+        return MouthSample(mouth, True, chunk.turn)
+
+
+class Playout:
+    """The playout worker: one thread writing speech or silence in blocks of ``output_buffer_ms``."""
+
+    def __init__(self, output, sample_rate: int, config: AudioConfig, *, maxsize: int = 64) -> None:
+        self._output = output
+        self._rate = sample_rate
+        self._block = sample_rate * config.output_buffer_ms // 1000
+        self.clock = AudioClock(sample_rate, output.latency_s, self._block)
+        self.queue: queue.Queue[SpeechChunk] = queue.Queue(maxsize=maxsize)
+        self._silence = np.zeros(self._block, dtype=np.int16)
+        self.heartbeat = time.monotonic()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.heartbeat = time.monotonic()
+            try:
+                chunk = self.queue.get_nowait()
+            except queue.Empty:
+                self._write(self._silence)
+                continue
+            if not chunk.turn.is_cancelled:
+                self._play(chunk)
+            if chunk.last:
+                chunk.turn.mark(Mark.TURN_END, time.monotonic() + self.clock.latency_s)
+                chunk.turn.done.set()
+        self._output.close()
+
+    def _play(self, chunk: SpeechChunk) -> None:
+        if chunk.sample_rate != self._rate:
+            raise ValueError(f"speech at {chunk.sample_rate} Hz on a {self._rate} Hz output")
+        self.clock.place(chunk)
+        chunk.turn.mark(Mark.AUDIO_OUT, time.monotonic() + self.clock.latency_s)
+        for start in range(0, len(chunk.audio), self._block):
+            if chunk.turn.is_cancelled:
+                return
+            self._write(chunk.audio[start : start + self._block])
+            self.heartbeat = time.monotonic()
+
+    def _write(self, samples: np.ndarray) -> None:
+        self._output.write(samples)
+        self.clock.wrote(len(samples))
+
+    def flush(self, turn: Turn) -> None:
+        """Drop the queued chunks of a cancelled turn."""
+        kept = []
+        while True:
+            try:
+                chunk = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if chunk.turn is not turn:
+                kept.append(chunk)
+        for chunk in kept:
+            self.queue.put_nowait(chunk)
