@@ -1,0 +1,157 @@
+"""``talkerctl``: the command-line client of the daemon's control socket.
+
+Exit codes: 0 ok, 1 the daemon said no (or did not answer in time, or refused access), 2 usage (bad
+arguments, unreadable ``--config``, a file to play that does not exist), 3 no daemon on the socket.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .control_protocol import ControlClient, DaemonError, default_socket_path, resolve_socket_path
+from .ctl_render import render
+from .errors import ExitCode, TalkerError
+
+DEFAULT_TIMEOUT_S = 60.0
+SOCKET_ENV = "TALKERD_SOCKET"
+
+
+class UsageError(TalkerError):
+    """A bad command line (the message says which argument and why)."""
+
+    code = "usage"
+    exit_code = ExitCode.USAGE
+
+
+def _text(words: list[str]) -> str:
+    text = " ".join(words).strip()
+    if not text:
+        raise UsageError("the text must not be empty")
+    return text
+
+
+def _params_status(args: argparse.Namespace) -> dict:
+    return {}
+
+
+def _params_text(args: argparse.Namespace) -> dict:
+    return {"text": _text(args.text)}
+
+
+def _params_play(args: argparse.Namespace) -> dict:
+    path = Path(args.file).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    # The daemon opens the file itself, so it gets an absolute path it can resolve on its side.
+    return {"path": str(path)}
+
+
+def _params_call(args: argparse.Namespace) -> dict:
+    if args.params is None:
+        return {}
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"params are not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(params, dict):
+        raise UsageError('params must be a JSON object, e.g. \'{"text": "hello"}\'')
+    return params
+
+
+# command → (method it calls, how it builds the params, help)
+COMMANDS = {
+    "status": ("status", _params_status, "show the daemon's state, components, turns and latencies"),
+    "ask": ("ask", _params_text, "ask a question as if typed; prints the answer once it has been spoken"),
+    "say": ("say", _params_text, "speak the given text as it is"),
+    "play": ("play", _params_play, "play a WAV file (the daemon's user must be able to read it)"),
+    "reload": ("reload", _params_status, "reload the configuration and models (like SIGHUP)"),
+    "call": (None, _params_call, "call any control method with JSON params"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="talkerctl",
+        description="Control a running talkerd through its control socket.",
+        epilog="Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 no daemon listening.",
+    )
+    parser.add_argument("--socket", metavar="PATH", help=f"control socket (default: ${SOCKET_ENV}, else the --config's, else {default_socket_path()})")
+    parser.add_argument("--config", metavar="FILE", help="take the socket path from this talkerd config file")
+    parser.add_argument("--json", action="store_true", help="print the raw result as JSON (for scripts)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=_positive_float, default=DEFAULT_TIMEOUT_S, help=f"how long to wait for the reply (default {DEFAULT_TIMEOUT_S:g}; answers can take seconds)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, _, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if name in ("ask", "say"):
+            sub.add_argument("text", nargs="+", help="the text (several words are joined with spaces)")
+        elif name == "play":
+            sub.add_argument("file", metavar="FILE.wav")
+        elif name == "call":
+            sub.add_argument("method")
+            sub.add_argument("params", nargs="?", metavar="JSON", help="params as a JSON object (default {})")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def socket_path(args: argparse.Namespace) -> Path:
+    """--socket, else $TALKERD_SOCKET, else the --config file's control.socket, else the default."""
+    if args.socket:
+        return Path(args.socket)
+    if os.environ.get(SOCKET_ENV):
+        return Path(os.environ[SOCKET_ENV])
+    if args.config:
+        from .config import load_config  # only here: pydantic costs a moment at start-up
+
+        try:
+            return resolve_socket_path(load_config(args.config).control.socket)
+        except TalkerError as exc:
+            raise UsageError(exc.message) from None
+    return default_socket_path()
+
+
+def run(args: argparse.Namespace) -> object:
+    method, make_params, _ = COMMANDS[args.command]
+    params = make_params(args)
+    path = socket_path(args)
+    with ControlClient(path, timeout_s=args.timeout) as client:
+        return client.call(method or args.method, params)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage message already
+        return int(exc.code or 0)
+    try:
+        result = run(args)
+    except TalkerError as exc:
+        print(f"talkerctl: {_describe(exc)}", file=sys.stderr)
+        return exc.exit_code
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(render(result))
+    return ExitCode.OK
+
+
+def _describe(exc: TalkerError) -> str:
+    if isinstance(exc, DaemonError):
+        return f"error from talkerd: {exc.message} [{exc.code}]"
+    return exc.message
+
+
+if __name__ == "__main__":
+    sys.exit(main())
