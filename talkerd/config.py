@@ -105,6 +105,10 @@ class AudioConfig(Section):
     """Capture frame length in milliseconds."""
     output_buffer_ms: int = Field(default=40, ge=5, le=500)
     """Playback buffer per write; with the device's own latency it sets the audio-to-lip offset."""
+    barge_in: bool = False
+    """Let a visitor interrupt the avatar by speaking. Needs echo cancellation (PulseAudio's
+    module-echo-cancel) so the avatar does not hear itself; when false the microphone is ignored while
+    the avatar speaks."""
     reconnect_s: float = Field(default=2.0, gt=0, le=60)
     """Seconds between attempts to reopen a lost or missing device."""
 

@@ -21,6 +21,8 @@ from .messages import AudioFrame, Utterance
 
 log = logging.getLogger(__name__)
 
+ONSET_GAP_S = 0.12  # a gap longer than this before speech has started resets the onset
+
 SILERO_RATE = 16000
 SILERO_WINDOW = 512  # samples per Silero call at 16 kHz
 SILERO_CONTEXT = 64  # samples of the previous window the v5 model expects in front of each window
@@ -119,6 +121,7 @@ class Endpointer:
     def reset(self) -> None:
         self._in_speech = False
         self._voiced_s = 0.0
+        self._gap_s = 0.0
         self._silence_s = 0.0
         self._speech_start = 0.0
         self._last_voiced = 0.0
@@ -139,10 +142,14 @@ class Endpointer:
 
     def _while_silent(self, frame: AudioFrame, probability: float, duration: float) -> EndpointEvent | None:
         if probability < self._config.threshold:
-            self._voiced_s = 0.0
+            # Short dips between syllables do not restart the count; a real pause does.
+            self._gap_s += duration
+            if self._gap_s > ONSET_GAP_S:
+                self._voiced_s = 0.0
             return None
         if self._voiced_s == 0.0:
             self._speech_start = frame.captured_at - duration
+        self._gap_s = 0.0
         self._voiced_s += duration
         self._last_voiced = frame.captured_at
         if self._voiced_s * 1000.0 < self._config.min_speech_ms:

@@ -51,12 +51,21 @@ class Turn:
     source: TurnSource
     id: int = field(default_factory=lambda: next(_turn_ids))
     marks: dict[Mark, float] = field(default_factory=dict)
+    question: str = ""
+    answer_clauses: list[str] = field(default_factory=list)
+    """The clauses spoken so far, in order."""
+    route: str = ""
+    """How the question was answered (curated, facts, unknown, smalltalk, say, play)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
     def mark(self, point: Mark, at: float | None = None) -> None:
         """Record the first time ``point`` is reached (later calls keep the first)."""
         self.marks.setdefault(point, time.monotonic() if at is None else at)
+
+    @property
+    def answer(self) -> str:
+        return " ".join(self.answer_clauses)
 
     def cancel(self) -> None:
         self.cancelled.set()

@@ -148,8 +148,12 @@ class AudioClock:
 class Playout:
     """The playout worker: one thread writing speech or silence in blocks of ``output_buffer_ms``."""
 
-    def __init__(self, output, sample_rate: int, config: AudioConfig, *, maxsize: int = 64) -> None:
+    def __init__(
+        self, output, sample_rate: int, config: AudioConfig, *, on_turn_end=lambda turn: None, maxsize: int = 64
+    ) -> None:
         self._output = output
+        self.description = output.description
+        self.on_turn_end = on_turn_end
         self._rate = sample_rate
         self._block = sample_rate * config.output_buffer_ms // 1000
         self.clock = AudioClock(sample_rate, output.latency_s, self._block)
@@ -167,12 +171,15 @@ class Playout:
                 continue
             if not chunk.turn.is_cancelled:
                 self._play(chunk)
-            if chunk.last:
+            if chunk.last and not chunk.turn.is_cancelled:
                 chunk.turn.mark(Mark.TURN_END, time.monotonic() + self.clock.latency_s)
+                self.on_turn_end(chunk.turn)
                 chunk.turn.done.set()
         self._output.close()
 
     def _play(self, chunk: SpeechChunk) -> None:
+        if len(chunk.audio) == 0:
+            return
         if chunk.sample_rate != self._rate:
             raise ValueError(f"speech at {chunk.sample_rate} Hz on a {self._rate} Hz output")
         self.clock.place(chunk)

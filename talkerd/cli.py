@@ -1,0 +1,92 @@
+"""The ``talkerd`` command: run, check-config, plan, bench.
+
+Every failure a person can cause ends in one line on stderr and a documented exit code
+(talkerd.errors.ExitCode), never a stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import ExitCode, TalkerError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "/etc/talkerd/talkerd.toml"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .daemon import Daemon, RunOptions
+
+    options = RunOptions(Path(args.config), input=args.input, display=args.display, output=args.output)
+    return Daemon(options).run()
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from .config import check_resources, load_config
+
+    config = load_config(args.file)
+    check_resources(config, source=args.file)
+    print(f"{args.file}: OK")
+    return ExitCode.OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .memory import plan_command
+
+    return plan_command(args.config, args.json)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import bench_command
+
+    return bench_command(Path(args.config), args.turns, Path(args.json) if args.json else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talkerd", description="Offline talking-avatar kiosk daemon.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default %(default)s)")
+    run.add_argument("--input", default="auto", help="mic | wav:PATH | stdin | none | auto (default)")
+    run.add_argument("--display", default="auto", help="auto | window | video:PATH | none")
+    run.add_argument("--output", default="auto", choices=["auto", "speaker", "none"], help="audio output")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="validate a config file and the files it names")
+    check.add_argument("file")
+    check.set_defaults(handler=_check_config)
+
+    plan = commands.add_parser("plan", help="print the memory plan without loading anything")
+    plan.add_argument("--config", default=DEFAULT_CONFIG)
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(handler=_plan)
+
+    bench = commands.add_parser("bench", help="time scripted turns through the real pipeline")
+    bench.add_argument("--config", default=DEFAULT_CONFIG)
+    bench.add_argument("--turns", type=int, default=5)
+    bench.add_argument("--json", help="also write the figures to this file")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .systemd import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        return args.handler(args)
+    except TalkerError as exc:
+        print(f"talkerd: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Loading the pipeline's components, each on its own, each allowed to be missing.
+
+A component that cannot load (a missing model file, no device) is reported with a reason and the
+daemon carries on without it: no ASR still answers typed questions, no LLM still speaks curated
+answers, no TTS still shows answers in status.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import TalkerError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    state: str
+    """"loading", "ok", "unavailable", "degraded" or "off"."""
+    detail: str = ""
+
+
+@dataclass
+class Components:
+    """The loaded parts of the pipeline; a part that did not load is None and its state says why."""
+
+    config: Config
+    endpointer: Any = None
+    asr: Any = None
+    knowledge: Any = None
+    dialogue: Any = None
+    tts: Any = None
+    face: Any = None
+    states: dict[str, ComponentState] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_state(self, name: str, state: str, detail: str = "") -> None:
+        with self._lock:
+            previous = self.states.get(name)
+            self.states[name] = ComponentState(state, detail)
+        if previous is None or previous.state != state:
+            level = logging.WARNING if state in ("unavailable", "degraded") else logging.INFO
+            log.log(level, "%s: %s%s", name, state, f" ({detail})" if detail else "", extra={"STAGE": name})
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {name: {"state": s.state, "detail": s.detail} for name, s in self.states.items()}
+
+    def load(self, name: str, loader: Callable[[], Any], *, meter=None) -> Any:
+        """Run ``loader``; on a ``TalkerError`` mark the component unavailable and return None."""
+        self.set_state(name, "loading")
+        try:
+            if meter is not None:
+                with meter.measure(name):
+                    part = loader()
+            else:
+                part = loader()
+        except TalkerError as exc:
+            self.set_state(name, "unavailable", exc.message)
+            return None
+        self.set_state(name, "ok")
+        return part
+
+
+def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None) -> Components:
+    """Load every component the config asks for, in pipeline order."""
+    from .asr import VoskAsr
+    from .dialogue import Dialogue
+    from .endpointer import Endpointer, make_detector
+
+    parts = Components(config)
+    loaders: list[tuple[str, Callable[[], Any]]] = []
+    if want_asr:
+        loaders.append(("endpointer", lambda: Endpointer(config.endpointer, make_detector(config.endpointer))))
+        loaders.append(("asr", lambda: VoskAsr.load(config.asr, config.audio.capture_rate)))
+    else:
+        parts.set_state("asr", "off", "no audio input")
+    loaders += [
+        ("knowledge", lambda: _load_knowledge(config)),
+        ("llm", lambda: Dialogue.load(config.llm, config.persona, config.venue)),
+        ("tts", lambda: _load_tts(config)),
+        ("face", lambda: _load_face(config)),
+    ]
+    attribute = {"llm": "dialogue"}
+    for name, loader in loaders:
+        progress(name)
+        setattr(parts, attribute.get(name, name), parts.load(name, loader, meter=meter))
+    return parts
+
+
+def _load_knowledge(config: Config):
+    from .knowledge import VenueKnowledge
+
+    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
+
+
+def _load_tts(config: Config):
+    from .tts import PiperTts
+
+    tts = PiperTts.load(config.tts, config.engines)
+    tts.warm_up()
+    return tts
+
+
+def _load_face(config: Config):
+    if config.face.source == "durations" or not config.face.engine:
+        return None
+    from .face import FaceEngine
+
+    return FaceEngine.load(config.face, config.engines)

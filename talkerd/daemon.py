@@ -1,0 +1,236 @@
+"""``talkerd run``: start-up, the render loop on the main thread, reload and shutdown.
+
+Boot to avatar: the window (or video) shows the idle avatar at once while the models load in a
+background thread; READY=1 goes to systemd when everything is warm.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .audio_in import open_source, read_wav_mono
+from .components import Components, load_all
+from .config import Config, load_config
+from .errors import ComponentUnavailable, RequestError
+from .messages import TurnSource
+from .pipeline import Pipeline
+from .playout import NullOutput, Playout, PyAudioOutput
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_RATE = 22050
+LOAD_TIMEOUT_EXTENSION_S = 60
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config_path: Path
+    input: str = "auto"
+    """mic | wav:PATH | stdin | none | auto (mic, plus stdin when it is a terminal)."""
+    display: str = "auto"
+    """auto | window | video:PATH | none"""
+    output: str = "auto"
+    """auto | speaker | none"""
+
+
+def open_output(spec: str, config: Config, parts: Components, sample_rate: int):
+    if spec == "none":
+        parts.set_state("speaker", "off", "audio output disabled")
+        return NullOutput(sample_rate)
+    try:
+        output = PyAudioOutput(config.audio, sample_rate)
+    except ComponentUnavailable as exc:
+        parts.set_state("speaker", "unavailable", f"{exc.message}; playing to nothing")
+        return NullOutput(sample_rate)
+    parts.set_state("speaker", "ok", f"latency {output.latency_s * 1000:.0f} ms")
+    return output
+
+
+class Daemon:
+    def __init__(self, options: RunOptions) -> None:
+        from .memory import enforce_budget, MemoryMeter
+        from .systemd import Notifier, Watchdog
+
+        self.options = options
+        config = load_config(options.config_path)
+        self.config, self.plan = enforce_budget(config)
+        for note in self.plan.notes:
+            log.warning("memory: %s", note)
+        self.meter = MemoryMeter()
+        self.notifier = Notifier()
+        self.watchdog = Watchdog(self.notifier, stale_after_s=10.0)
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()
+        self.parts = Components(self.config)
+        self.pipeline: Pipeline | None = None
+        self.control = None
+        self.started_at = time.monotonic()
+        self.display_reason = ""
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def _input_spec(self) -> str:
+        spec = self.options.input
+        if spec == "auto":
+            return "mic"
+        return spec
+
+    def _load(self) -> None:
+        """Runs in a background thread while the avatar is already on screen."""
+        spec = self._input_spec()
+        self.notifier.status("loading models")
+
+        def progress(name: str) -> None:
+            self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
+            self.notifier.status(f"loading {name}")
+
+        parts = load_all(self.config, want_asr=spec in ("mic",) or spec.startswith("wav:"), meter=self.meter, progress=progress)
+        parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
+        self.parts = parts
+        source = open_source(spec, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
+        if spec in ("none", "stdin"):
+            parts.set_state("microphone", "off", f"input {spec}")
+        rate = parts.tts.sample_rate if parts.tts is not None else DEFAULT_OUTPUT_RATE
+        output = open_output(self.options.output, self.config, parts, rate)
+        playout = Playout(output, rate, self.config.audio)
+        self.pipeline = Pipeline(parts, source, playout)
+        playout.on_turn_end = self.pipeline.finish_turn
+        self.pipeline.start()
+        for stage in ("listener", "brain", "speech", "playout"):
+            self.watchdog.register(stage)
+        if spec == "stdin" or (self.options.input == "auto" and sys.stdin is not None and sys.stdin.isatty()):
+            threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
+        if self.config.persona.greeting:
+            self.pipeline.say(self.config.persona.greeting)
+        self.ready.set()
+        self.notifier.ready()
+        self.notifier.status(self.summary())
+        log.info("ready: %s", self.summary())
+
+    def _read_stdin(self) -> None:
+        for line in sys.stdin:
+            if line.strip() and self.pipeline is not None:
+                turn = self.pipeline.ask(line.strip())
+                turn.done.wait(120)
+                sys.stdout.write(f"{self.config.persona.name}: {turn.answer}\n")
+                sys.stdout.flush()
+
+    def summary(self) -> str:
+        states = self.parts.snapshot()
+        down = [name for name, s in states.items() if s["state"] in ("unavailable", "degraded")]
+        turns = self.pipeline.turns_done if self.pipeline else 0
+        return f"{'ready' if self.ready.is_set() else 'starting'}; {turns} turns" + (f"; without {', '.join(down)}" if down else "")
+
+    # -- control handlers -------------------------------------------------------------------------
+    def handlers(self) -> dict:
+        return {"status": self._status, "ask": self._ask, "say": self._say, "play": self._play, "reload": self._reload}
+
+    def _need_pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise ComponentUnavailable("still loading models; try again in a few seconds", code="not_ready")
+        return self.pipeline
+
+    @staticmethod
+    def _text_param(params: dict, name: str = "text") -> str:
+        text = params.get(name)
+        if not isinstance(text, str) or not text.strip():
+            raise RequestError(f"params.{name} must be a non-empty string")
+        return text
+
+    def _status(self, params: dict) -> dict:
+        status = {
+            "state": "ready" if self.ready.is_set() else "starting",
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "config": str(self.options.config_path),
+            "display": self.display_reason,
+            "components": self.parts.snapshot(),
+            "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
+        }
+        if self.pipeline is not None:
+            status.update(self.pipeline.status())
+        return status
+
+    def _wait_answer(self, turn, params: dict) -> dict:
+        wait = params.get("wait", True)
+        if wait:
+            turn.done.wait(float(params.get("timeout", 60)))
+        return {"turn_id": turn.id, "route": turn.route, "answer": turn.answer, "latency_ms": turn.latencies_ms(), "done": turn.done.is_set()}
+
+    def _ask(self, params: dict) -> dict:
+        turn = self._need_pipeline().ask(self._text_param(params), TurnSource.TYPED)
+        return self._wait_answer(turn, params)
+
+    def _say(self, params: dict) -> dict:
+        turn = self._need_pipeline().say(self._text_param(params))
+        return self._wait_answer(turn, params)
+
+    def _play(self, params: dict) -> dict:
+        path = Path(self._text_param(params, "path"))
+        audio = read_wav_mono(path, DEFAULT_OUTPUT_RATE)
+        turn = self._need_pipeline().play(audio, DEFAULT_OUTPUT_RATE, str(path))
+        return self._wait_answer(turn, params)
+
+    def _reload(self, params: dict) -> dict:
+        self.reload()
+        return {"reloaded": True}
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the venue knowledge and persona; models stay loaded."""
+        from .knowledge import VenueKnowledge
+
+        self.notifier.reloading()
+        try:
+            config = load_config(self.options.config_path)
+            self.parts.knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
+            self.parts.config = config
+            log.info("reloaded venue knowledge from %s", self.options.config_path)
+        finally:
+            self.notifier.ready()
+
+    # -- main loop --------------------------------------------------------------------------------
+    def run(self) -> int:
+        from .control import ControlServer
+        from .render import make_avatar, open_sink, RenderLoop
+
+        sink, self.display_reason = open_sink(self.options.display, self.config.render)
+        log.info("display: %s", self.display_reason)
+        self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
+        self.control.start()
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
+        loader = threading.Thread(target=self._load, name="talkerd-loader", daemon=True)
+        loader.start()
+        threading.Thread(target=self._supervise, name="talkerd-supervisor", daemon=True).start()
+        avatar = make_avatar(self.config.render)
+        loop = RenderLoop(avatar, sink, self, self.config.render.fps)
+        try:
+            loop.run(self.stop_event)
+        finally:
+            self.notifier.stopping()
+            self.control.stop()
+            if self.pipeline is not None:
+                self.pipeline.stop()
+            sink.close()
+        return 0
+
+    def sample(self):
+        """The render loop's mouth source: the audio clock once the pipeline runs, else rest."""
+        from .playout import REST_MOUTH, MouthSample
+
+        if self.pipeline is None:
+            return MouthSample(REST_MOUTH, False, None)
+        return self.pipeline.playout.clock.sample()
+
+    def _supervise(self) -> None:
+        """Feed the watchdog only while every stage's heartbeat is fresh."""
+        while not self.stop_event.wait(1.0):
+            if self.pipeline is None:
+                continue
+            for stage, beat in self.pipeline.stage_heartbeats().items():
+                self.watchdog.heartbeat(stage, at=beat)
+            self.notifier.status(self.summary())
