@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(portaudio19-dev pulseaudio pulseaudio-utils alsa-utils libasound2-plugins xvfb x11-utils
   x11-apps xauth imagemagick libsystemd-dev pkg-config matchbox-window-manager espeak-ng sox ffmpeg
-  cmake ninja-build build-essential python3-venv)
+  cmake ninja-build build-essential python3-venv systemd)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
