@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .systemd import setup_logging
+    from .logging_setup import setup_logging
 
     setup_logging(args.log_level)
     try:

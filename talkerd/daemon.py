@@ -102,6 +102,8 @@ class Daemon:
         self.pipeline.start()
         for stage in ("listener", "brain", "speech", "playout"):
             self.watchdog.register(stage)
+            self.watchdog.heartbeat(stage)
+        self.watchdog.start()
         if spec == "stdin" or (self.options.input == "auto" and sys.stdin is not None and sys.stdin.isatty()):
             threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
         if self.config.persona.greeting:
@@ -212,6 +214,7 @@ class Daemon:
             loop.run(self.stop_event)
         finally:
             self.notifier.stopping()
+            self.watchdog.stop()
             self.control.stop()
             if self.pipeline is not None:
                 self.pipeline.stop()

