@@ -26,7 +26,8 @@ from .speech import SpeechMaker
 
 log = logging.getLogger(__name__)
 
-PREROLL_S = 0.4  # audio kept from before the endpointer's decision, so the first word is not clipped
+PREROLL_S = 0.4
+ECHO_TAIL_S = 0.3  # audio kept from before the endpointer's decision, so the first word is not clipped
 
 
 class Pipeline:
@@ -103,6 +104,7 @@ class Pipeline:
         turn = Turn(TurnSource.SAY, route="say")
         turn.mark(Mark.FIRST_CLAUSE)
         self._interrupt()
+        self.current_turn = turn
         self._emit_text(turn, text)
         return turn
 
@@ -111,6 +113,7 @@ class Pipeline:
         turn = Turn(TurnSource.PLAY, question=description, route="play")
         turn.mark(Mark.FIRST_CLAUSE)
         self._interrupt()
+        self.current_turn = turn
         for chunk in self.speech.from_recording(turn, audio, sample_rate):
             self.playout.queue.put(chunk)
         return turn
@@ -176,8 +179,15 @@ class Pipeline:
             self.questions.put(Question(turn, turn.question))
 
     def _avatar_speaking(self) -> bool:
+        """True while a turn is being answered, and for a moment after its last sample left the speaker
+        (the room's echo of it must not count as a visitor speaking)."""
         turn = self.current_turn
-        return turn is not None and not turn.done.is_set()
+        if turn is None:
+            return False
+        if not turn.done.is_set():
+            return True
+        end = turn.marks.get(Mark.TURN_END)
+        return end is not None and time.monotonic() < end + ECHO_TAIL_S
 
     # -- brain ------------------------------------------------------------------------------------
     def _think(self) -> None:
