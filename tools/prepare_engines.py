@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Derive the engine ONNX files that are exported from provisioned models, and verify them.
+
+For every engine under ``engines.dir`` whose manifest has a ``[source]`` table, this exports the ONNX
+from the source model (today: the Piper voice split into a text and an audio engine, see
+tools/export_piper_split.py) into ``engines.build_dir/<name>/``. The source must match the sha256 in
+the manifest, and so must the exported file: the export is deterministic, so a different result means
+a different model or exporter and is refused rather than used. Outputs that already match their
+manifest are left alone, so a second run costs only the hashing.
+
+Usage: prepare_engines.py [--config FILE] [--force] [--print-sha]
+
+Exit codes: 0 ok, 65 a sha256 does not match (the message names the file), 69 a source model is
+missing, 78 the config is invalid.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from talkerd.config import load_config  # noqa: E402
+from talkerd.errors import ConfigError, ExitCode  # noqa: E402
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DATA_ERROR = 65
+"""sysexits EX_DATAERR: a file is not the one the manifest describes."""
+DEFAULT_CONFIG = ROOT / "configs" / "default.toml"
+
+
+class PrepareError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Job:
+    """One engine ONNX to derive from a source model."""
+
+    name: str
+    """The engine's name (its folder)."""
+    export: str
+    """Which export makes it (a key of ``EXPORTS``)."""
+    source: Path
+    """The model it is derived from."""
+    source_sha256: str
+    """The sha256 the source must have."""
+    output: Path
+    """Where the exported ONNX goes."""
+    sha256: str
+    """The sha256 the exported ONNX must have."""
+    window: int | None
+    """For the audio part: its fixed window in latent frames."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _export_text(source_path: Path, window: int | None) -> bytes:
+    import onnx
+
+    from export_piper_split import export_text_part
+
+    return export_text_part(onnx.load(str(source_path))).SerializeToString()
+
+
+def _export_audio(source_path: Path, window: int | None) -> bytes:
+    import onnx
+
+    from export_piper_split import export_audio_part
+
+    if window is None:
+        raise PrepareError("the audio part's manifest gives no fixed window (input z_p)", ExitCode.CONFIG)
+    return export_audio_part(onnx.load(str(source_path)), window).SerializeToString()
+
+
+EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio}
+"""How each kind of derived engine is made from its source."""
+
+
+def _window(manifest: dict) -> int | None:
+    for spec in manifest.get("inputs", []):
+        if spec.get("name") == "z_p":
+            return int(spec["opt"][-1])
+    return None
+
+
+def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]:
+    jobs = []
+    for manifest_path in sorted(engines_dir.glob("*/manifest.toml")):
+        try:
+            manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise PrepareError(f"{manifest_path}: cannot read: {exc}", ExitCode.CONFIG) from None
+        source = manifest.get("source")
+        if not source:
+            continue  # committed or trained engines are not derived here
+        try:
+            export = source["export"]
+            if export not in EXPORTS:
+                raise PrepareError(f"{manifest_path}: source.export: unknown export {export!r} (known: {sorted(EXPORTS)})", ExitCode.CONFIG)
+            jobs.append(Job(
+                name=manifest["name"], export=export, source=models_dir / source["file"],
+                source_sha256=source["sha256"], output=build_dir / manifest["name"] / manifest["onnx"],
+                sha256=manifest["sha256"], window=_window(manifest),
+            ))
+        except KeyError as exc:
+            raise PrepareError(f"{manifest_path}: required key {exc} is missing", ExitCode.CONFIG) from None
+    return jobs
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one, never a part (the daemon may be starting)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the daemon may run as another user
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def prepare(job: Job, *, force: bool, print_sha: bool) -> str:
+    """Make one engine ONNX up to date; returns what was done."""
+    if not force and not print_sha and job.output.exists() and sha256_of(job.output) == job.sha256:
+        return "up to date"
+    if not job.source.exists():
+        raise PrepareError(f"{job.name}: source model missing: {job.source} (run scripts/setup.sh)", ExitCode.UNAVAILABLE)
+    actual = sha256_of(job.source)
+    if actual != job.source_sha256:
+        raise PrepareError(f"{job.name}: sha256 mismatch for the source model {job.source}: "
+                           f"expected {job.source_sha256}, found {actual}", DATA_ERROR)
+    started = time.monotonic()
+    data = EXPORTS[job.export](job.source, job.window)
+    exported = hashlib.sha256(data).hexdigest()
+    if print_sha:
+        return f"sha256 = \"{exported}\" (nothing written)"
+    if exported != job.sha256:
+        raise PrepareError(f"{job.name}: sha256 mismatch for the exported {job.output.name}: the manifest expects "
+                           f"{job.sha256}, the export gives {exported} (different onnx version or exporter?)", DATA_ERROR)
+    _write_atomically(job.output, data)
+    return f"exported {len(data) / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config naming engines.dir, engines.build_dir and tts.voice_config")
+    parser.add_argument("--force", action="store_true", help="export again even when the outputs match")
+    parser.add_argument("--print-sha", action="store_true", help="print each export's sha256 (for writing a new manifest)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        models_dir = config.tts.voice_config.parent
+        for job in find_jobs(config.engines.dir, config.engines.build_dir, models_dir):
+            print(f"prepare_engines: {job.name}: {prepare(job, force=args.force, print_sha=args.print_sha)}")
+    except ConfigError as exc:
+        print(f"prepare_engines: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except PrepareError as exc:
+        print(f"prepare_engines: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
