@@ -151,8 +151,9 @@ class MicSource:
             try:
                 yield from self._capture(stop)
             except (OSError, ComponentUnavailable) as exc:
+                # The state callback reports the change once; retries are only worth a debug line.
                 self._on_state("unavailable", f"microphone {self._config.input_device!r}: {exc}")
-                log.warning("microphone unavailable (%s); retrying every %.0f s", exc, self._config.reconnect_s)
+                log.debug("microphone unavailable (%s); retrying in %.0f s", exc, self._config.reconnect_s)
                 stop.wait(self._config.reconnect_s)
 
     def _capture(self, stop: threading.Event) -> Iterator[AudioFrame]:
