@@ -1,0 +1,157 @@
+"""Text to Piper phoneme ids, and per-id durations back to timed phonemes.
+
+Phonemes come from espeak-ng through ``piper.espeakbridge`` (the same phonemizer Piper voices are
+trained with) and become ids with ``piper.phoneme_ids``. The id sequence is BOS PAD p1 PAD p2 PAD ...
+pn PAD EOS, so each phoneme owns its own ids plus the PAD after it; ``timings`` groups the model's
+per-id durations the same way. espeak-ng reports stress (ˈ ˌ) and length (ː) marks and combining
+diacritics as phonemes of their own, each with a real duration of 70-80 ms; they are folded into the
+phoneme they belong to, otherwise a mouth driven by the timings would close in the middle of a word.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import ComponentUnavailable
+from .messages import PhonemeTiming
+
+log = logging.getLogger(__name__)
+
+BOS, EOS, PAD = "^", "$", "_"
+PREFIX_MARKS = frozenset("ˈˌ")
+"""Stress marks: they precede the syllable they stress."""
+SUFFIX_CATEGORIES = frozenset({"Lm", "Mn", "Sk"})
+"""Unicode categories that attach to the phoneme before them: modifier letters (ː ʲ ʰ), combining
+marks (U+0329 syllabic, U+0303 nasal) and modifier symbols (˞)."""
+SENTENCE_TERMINATORS_KEEP_SPACE = frozenset(",:;")
+"""Clause terminators inside a sentence: a space follows them, as in Piper's own phonemizer."""
+_LANGUAGE_SWITCH = re.compile(r"\([^)]*\)")
+"""espeak-ng wraps words it reads in another language as ``(fr)...(en)``; the flags are not phonemes."""
+
+_espeak_lock = threading.Lock()
+"""espeak-ng is one global C state per process: phonemize one text at a time."""
+_espeak_ready = False
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a text as the voice speaks it."""
+
+    phonemes: tuple[str, ...]
+    """The phonemes (single code points, as the voice's id map has them), unknown ones removed."""
+    ids: tuple[int, ...]
+    """The voice's input ids: BOS PAD, each phoneme's ids followed by PAD, EOS."""
+    groups: tuple[tuple[str, int], ...]
+    """For each entry of the timing (BOS, each phoneme, EOS): its phoneme and how many ids it owns."""
+
+
+def _espeak():
+    """The espeak-ng bridge inside the piper-tts wheel, initialised once with its bundled data."""
+    global _espeak_ready
+    try:
+        import piper
+        from piper import espeakbridge
+    except ImportError as exc:  # pragma: no cover - piper-tts is a hard dependency
+        raise ComponentUnavailable(f"piper-tts is not installed: {exc}") from exc
+    if not _espeak_ready:
+        from pathlib import Path
+
+        espeakbridge.initialize(str(Path(piper.__file__).parent / "espeak-ng-data"))
+        _espeak_ready = True
+    return espeakbridge
+
+
+class Phonemizer:
+    """Text → sentences of phoneme ids for one Piper voice."""
+
+    def __init__(self, espeak_voice: str, id_map: Mapping[str, Sequence[int]]) -> None:
+        missing = [symbol for symbol in (BOS, EOS, PAD) if symbol not in id_map]
+        if missing:
+            raise ComponentUnavailable(f"the voice's phoneme_id_map lacks {missing}")
+        self.espeak_voice = espeak_voice
+        self.id_map = {symbol: tuple(ids) for symbol, ids in id_map.items()}
+        self._warned: set[str] = set()
+
+    def sentences(self, text: str) -> list[Sentence]:
+        """The text's sentences; an empty or whitespace-only text has none."""
+        if not text or not text.strip():
+            return []
+        with _espeak_lock:
+            bridge = _espeak()
+            bridge.set_voice(self.espeak_voice)
+            clauses = bridge.get_phonemes(text)
+        result: list[Sentence] = []
+        current: list[str] = []
+        for phonemes, terminator, end_of_sentence in clauses:
+            spoken = _LANGUAGE_SWITCH.sub("", phonemes) + terminator
+            if terminator in SENTENCE_TERMINATORS_KEEP_SPACE:
+                spoken += " "
+            current.extend(unicodedata.normalize("NFD", spoken))
+            if end_of_sentence:
+                result.extend(self._sentence(current))
+                current = []
+        result.extend(self._sentence(current))
+        return result
+
+    def _sentence(self, phonemes: list[str]) -> list[Sentence]:
+        known = []
+        for symbol in phonemes:
+            if symbol in self.id_map:
+                known.append(symbol)
+            elif symbol not in self._warned:
+                self._warned.add(symbol)
+                log.warning("phoneme %r is not in the voice's id map; it is skipped", symbol)
+        if not any(symbol.strip() for symbol in known):
+            return []
+        pad = self.id_map[PAD]
+        ids: list[int] = [*self.id_map[BOS], *pad]
+        groups: list[tuple[str, int]] = [(BOS, len(self.id_map[BOS]) + len(pad))]
+        for symbol in known:
+            ids.extend(self.id_map[symbol])
+            ids.extend(pad)
+            groups.append((symbol, len(self.id_map[symbol]) + len(pad)))
+        ids.extend(self.id_map[EOS])
+        groups.append((EOS, len(self.id_map[EOS])))
+        return [Sentence(tuple(known), tuple(ids), tuple(groups))]
+
+
+def _is_suffix(symbol: str) -> bool:
+    return bool(symbol) and all(unicodedata.category(ch) in SUFFIX_CATEGORIES for ch in symbol)
+
+
+def timings(sentence: Sentence, frames_per_id: Sequence[int], seconds_per_frame: float,
+            start_s: float = 0.0) -> list[PhonemeTiming]:
+    """Timed, folded phonemes of a sentence from the model's duration (in frames) of each id.
+
+    The durations sum to the sentence's audio exactly; folding moves a mark's time into its
+    neighbour, so the folded timings still tile the audio without gaps."""
+    if len(frames_per_id) != len(sentence.ids):
+        raise ValueError(f"{len(frames_per_id)} durations for {len(sentence.ids)} phoneme ids")
+    entries: list[list] = []  # [phoneme, frames]
+    position = 0
+    pending_prefix = ""
+    pending_frames = 0
+    for symbol, count in sentence.groups:
+        frames = int(sum(frames_per_id[position : position + count]))
+        position += count
+        if symbol in PREFIX_MARKS:
+            pending_prefix += symbol
+            pending_frames += frames
+        elif _is_suffix(symbol) and entries and not pending_prefix:
+            entries[-1][0] += symbol
+            entries[-1][1] += frames
+        else:
+            entries.append([pending_prefix + symbol, frames + pending_frames])
+            pending_prefix, pending_frames = "", 0
+    if pending_prefix:  # a stress mark with nothing after it: give its time to the last entry
+        entries[-1][1] += pending_frames
+    result = []
+    frame = 0
+    for symbol, frames in entries:
+        result.append(PhonemeTiming(symbol, start_s + frame * seconds_per_frame, frames * seconds_per_frame))
+        frame += frames
+    return result
