@@ -98,16 +98,26 @@ class _Connection:
                 log.warning("control client %d dropped: cannot send a reply (%s)", self.number, exc)
                 self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
     def close(self) -> None:
+        """Disconnect; the descriptor itself is released by the reader thread (``release``)."""
         if self._closed.is_set():
             return
         self._closed.set()
         try:
-            # shutdown wakes the connection's reader thread at once; close alone would not.
+            # shutdown wakes the reader thread at once; closing the descriptor under its select()
+            # would not, and could hand the number to another file.
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
             log.debug("control client %d already disconnected: %s", self.number, exc)
-        self.sock.close()
+
+    def release(self) -> None:
+        self.close()
+        with self._write_lock:  # not while a reply is being written
+            self.sock.close()
 
 
 class ControlServer:
@@ -322,7 +332,7 @@ class ControlServer:
         if full:
             log.warning("control socket: refusing a client, %d already connected", self._max_clients)
             conn.send(error_reply(None, ErrorCode.BUSY, f"too many control clients (limit {self._max_clients})"))
-            conn.close()
+            conn.release()
             return
         thread.start()
 
@@ -332,7 +342,7 @@ class ControlServer:
         except OSError as exc:
             log.debug("control client %d disconnected: %s", conn.number, exc)
         finally:
-            conn.close()
+            conn.release()
             with self._clients_lock:
                 self._clients.pop(conn.number, None)
 
@@ -342,7 +352,7 @@ class ControlServer:
         last_active = time.monotonic()
         with selectors.DefaultSelector() as selector:
             selector.register(conn.sock, selectors.EVENT_READ)
-            while not self._stopping.is_set():
+            while not (self._stopping.is_set() or conn.closed):
                 if not selector.select(timeout=_TICK_S):
                     if conn.pending == 0 and time.monotonic() - last_active > self._idle_timeout_s:
                         log.info("control client %d idle for %.0f s: disconnecting", conn.number, self._idle_timeout_s)
