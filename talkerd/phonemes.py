@@ -68,12 +68,14 @@ def _espeak():
 class Phonemizer:
     """Text → sentences of phoneme ids for one Piper voice."""
 
-    def __init__(self, espeak_voice: str, id_map: Mapping[str, Sequence[int]]) -> None:
+    def __init__(self, espeak_voice: str, id_map: Mapping[str, Sequence[int]], *, max_ids: int | None = None) -> None:
         missing = [symbol for symbol in (BOS, EOS, PAD) if symbol not in id_map]
         if missing:
             raise ComponentUnavailable(f"the voice's phoneme_id_map lacks {missing}")
         self.espeak_voice = espeak_voice
         self.id_map = {symbol: tuple(ids) for symbol, ids in id_map.items()}
+        self.max_ids = max_ids
+        """The most ids the text engine takes in one run; longer sentences are cut between words."""
         self._warned: set[str] = set()
 
     def sentences(self, text: str) -> list[Sentence]:
@@ -107,16 +109,41 @@ class Phonemizer:
                 log.warning("phoneme %r is not in the voice's id map; it is skipped", symbol)
         if not any(symbol.strip() for symbol in known):
             return []
+        return [self._encode(part) for part in self._cut(known)]
+
+    def _ids_needed(self, phonemes: Sequence[str]) -> int:
+        pad = len(self.id_map[PAD])
+        return (len(self.id_map[BOS]) + pad + len(self.id_map[EOS])
+                + sum(len(self.id_map[symbol]) + pad for symbol in phonemes))
+
+    def _cut(self, phonemes: list[str]) -> list[list[str]]:
+        """Split a sentence too long for the text engine at the last word gap that fits (or anywhere,
+        for a single enormous word)."""
+        parts: list[list[str]] = []
+        rest = phonemes
+        while self.max_ids is not None and self._ids_needed(rest) > self.max_ids:
+            fit = 0
+            while self._ids_needed(rest[: fit + 1]) <= self.max_ids:
+                fit += 1
+            gap = max((i for i in range(1, fit) if rest[i] == " "), default=fit)
+            log.info("a sentence of %d ids is cut at phoneme %d to fit the text engine (%d ids)",
+                     self._ids_needed(rest), gap, self.max_ids)
+            parts.append(rest[:gap])
+            rest = rest[gap:]
+        parts.append(rest)
+        return [part for part in parts if any(symbol.strip() for symbol in part)]
+
+    def _encode(self, phonemes: list[str]) -> Sentence:
         pad = self.id_map[PAD]
         ids: list[int] = [*self.id_map[BOS], *pad]
         groups: list[tuple[str, int]] = [(BOS, len(self.id_map[BOS]) + len(pad))]
-        for symbol in known:
+        for symbol in phonemes:
             ids.extend(self.id_map[symbol])
             ids.extend(pad)
             groups.append((symbol, len(self.id_map[symbol]) + len(pad)))
         ids.extend(self.id_map[EOS])
         groups.append((EOS, len(self.id_map[EOS])))
-        return [Sentence(tuple(known), tuple(ids), tuple(groups))]
+        return Sentence(tuple(phonemes), tuple(ids), tuple(groups))
 
 
 def _is_suffix(symbol: str) -> bool:

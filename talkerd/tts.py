@@ -109,25 +109,24 @@ class Voice:
             raise ConfigError(f"tts.voice_config: {path} is not a Piper voice config: {exc!r}") from None
 
 
-def _window_of(engines_cfg: EnginesConfig, name: str, input_name: str) -> int:
-    """The audio engine's fixed window (frames), from its manifest's ``z_p`` input shape."""
+def _engine_limits(engines_cfg: EnginesConfig, tts_cfg: TtsConfig) -> tuple[int, int]:
+    """The audio engine's fixed window (frames) and the most phoneme ids the text engine accepts,
+    from their manifests."""
     from .engines import load_manifest
 
-    manifest = load_manifest(engines_cfg.dir / name)
-    for spec in manifest.inputs:
-        if spec.name == input_name:
-            shapes = {tuple(spec.min), tuple(spec.opt), tuple(spec.max)}
-            if len(shapes) != 1:
-                raise ComponentUnavailable(f"engine {name}: input {input_name} must have one fixed shape, has {sorted(shapes)}")
-            return int(spec.opt[-1])
-    raise ComponentUnavailable(f"engine {name}: its manifest has no input {input_name!r}")
+    audio = load_manifest(engines_cfg.dir / tts_cfg.audio_engine).input("z_p")
+    if not audio.fixed:
+        raise ComponentUnavailable(f"engine {tts_cfg.audio_engine}: input z_p must have one fixed shape, "
+                                   f"has min {list(audio.min)} and max {list(audio.max)}")
+    text = load_manifest(engines_cfg.dir / tts_cfg.text_engine).input("input")
+    return int(audio.opt[-1]), int(text.max[-1])
 
 
 class PiperTts:
     """The streaming TTS: ``synthesize`` yields audio chunks of a clause as they are ready."""
 
-    def __init__(self, text_engine, audio_engine, voice: Voice, cfg: TtsConfig, window: int,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(self, text_engine, audio_engine, voice: Voice, cfg: TtsConfig, window: int, *,
+                 max_ids: int | None = None, rng: np.random.Generator | None = None) -> None:
         self._text = text_engine
         self._audio = audio_engine
         self.voice = voice
@@ -137,7 +136,7 @@ class PiperTts:
         plan_windows(window, window, self.overlap)  # rejects a window too small for its overlaps now
         self.sample_rate = voice.sample_rate
         self.seconds_per_frame = SAMPLES_PER_FRAME / voice.sample_rate
-        self._phonemizer = Phonemizer(voice.espeak_voice, voice.id_map)
+        self._phonemizer = Phonemizer(voice.espeak_voice, voice.id_map, max_ids=max_ids)
         self._rng = rng if rng is not None else np.random.default_rng()
         self.audio_runs = 0
         """How many times the audio engine has run (for tests and benchmarks)."""
@@ -148,7 +147,7 @@ class PiperTts:
         from .engines import open_engine
 
         voice = Voice.load(tts_cfg.voice_config)
-        window = _window_of(engines_cfg, tts_cfg.audio_engine, "z_p")
+        window, max_ids = _engine_limits(engines_cfg, tts_cfg)
         text = open_engine(engines_cfg, tts_cfg.text_engine, backend)
         try:
             audio = open_engine(engines_cfg, tts_cfg.audio_engine, backend)
@@ -157,7 +156,7 @@ class PiperTts:
             raise
         log.info("TTS ready: %s + %s, %d Hz, windows of %d frames with %d frames of overlap",
                  tts_cfg.text_engine, tts_cfg.audio_engine, voice.sample_rate, window, tts_cfg.chunk_overlap_frames)
-        return cls(text, audio, voice, tts_cfg, window)
+        return cls(text, audio, voice, tts_cfg, window, max_ids=max_ids)
 
     def warm_up(self) -> None:
         """Run both engines once so the first clause does not pay for lazy initialisation."""

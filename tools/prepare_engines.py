@@ -31,11 +31,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 from talkerd.config import load_config  # noqa: E402
 from talkerd.errors import ConfigError, ExitCode  # noqa: E402
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
-    import tomli as tomllib  # type: ignore[no-redef]
-
 DATA_ERROR = 65
 """sysexits EX_DATAERR: a file is not the one the manifest describes."""
 DEFAULT_CONFIG = ROOT / "configs" / "default.toml"
@@ -97,34 +92,24 @@ EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio}
 """How each kind of derived engine is made from its source."""
 
 
-def _window(manifest: dict) -> int | None:
-    for spec in manifest.get("inputs", []):
-        if spec.get("name") == "z_p":
-            return int(spec["opt"][-1])
-    return None
-
-
 def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]:
+    """Every engine whose manifest says it is derived from a source model."""
+    from talkerd.engines.manifest import load_manifest
+
     jobs = []
     for manifest_path in sorted(engines_dir.glob("*/manifest.toml")):
-        try:
-            manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise PrepareError(f"{manifest_path}: cannot read: {exc}", ExitCode.CONFIG) from None
-        source = manifest.get("source")
-        if not source:
+        manifest = load_manifest(manifest_path.parent)
+        if manifest.source is None:
             continue  # committed or trained engines are not derived here
-        try:
-            export = source["export"]
-            if export not in EXPORTS:
-                raise PrepareError(f"{manifest_path}: source.export: unknown export {export!r} (known: {sorted(EXPORTS)})", ExitCode.CONFIG)
-            jobs.append(Job(
-                name=manifest["name"], export=export, source=models_dir / source["file"],
-                source_sha256=source["sha256"], output=build_dir / manifest["name"] / manifest["onnx"],
-                sha256=manifest["sha256"], window=_window(manifest),
-            ))
-        except KeyError as exc:
-            raise PrepareError(f"{manifest_path}: required key {exc} is missing", ExitCode.CONFIG) from None
+        if manifest.source.export not in EXPORTS:
+            raise PrepareError(f"{manifest_path}: source.export: unknown export {manifest.source.export!r} "
+                               f"(known: {sorted(EXPORTS)})", ExitCode.CONFIG)
+        window = next((spec.opt[-1] for spec in manifest.inputs if spec.name == "z_p"), None)
+        jobs.append(Job(
+            name=manifest.name, export=manifest.source.export, source=models_dir / manifest.source.file,
+            source_sha256=manifest.source.sha256, output=build_dir / manifest.name / manifest.onnx,
+            sha256=manifest.sha256, window=window,
+        ))
     return jobs
 
 
