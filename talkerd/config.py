@@ -200,6 +200,8 @@ class EnginesConfig(Section):
     """Default runtime: TensorRT where a matching engine loads, else ONNX Runtime."""
     cpu_threads: int = Field(default=2, ge=1, le=64)
     """Intra-op threads for ONNX Runtime."""
+    backends: dict[str, Literal["auto", "tensorrt", "onnxruntime"]] = {}
+    """Per-engine override of ``backend``, by engine name ("piper-joe-text" = "onnxruntime")."""
 
 
 class RenderConfig(Section):
