@@ -7,6 +7,7 @@ field and what was expected; ``check_resources`` additionally checks that every 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -217,6 +218,23 @@ class RenderConfig(Section):
     """With ``avatar = "portrait"``: the description file (TOML) naming the image and its regions."""
     fullscreen: bool = True
     """Fullscreen window on the display."""
+    seed: int = 7
+    """Seed of the avatar's idle life (when it blinks and glances); kiosks side by side can differ."""
+    background: str = "#263446"
+    """Background colour behind the default avatar, as #rrggbb."""
+    video_path: ConfigPath | None = None
+    """Where ``--display auto`` writes the avatar video when there is no display; none for
+    ``$XDG_RUNTIME_DIR/talkerd/avatar.mp4`` (or the system's temporary folder)."""
+    video_segment_s: float = Field(default=600.0, ge=5.0, le=86400.0)
+    """A video file is started afresh after this many seconds (the previous one kept beside it as
+    ``*.prev.mp4``), so a kiosk without a display never fills its disk."""
+
+    @field_validator("background")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"must be a colour written #rrggbb, not {value!r}")
+        return value.lower()
 
 
 class MemoryConfig(Section):
