@@ -1,0 +1,349 @@
+"""A small stand-in for the ``tensorrt`` and ``pycuda.driver`` Python APIs.
+
+TensorRT and CUDA cannot be installed on the development machine (no NVIDIA GPU; the PyPI TensorRT
+packages only download from NVIDIA's servers), so the TensorRT backend's own logic — buffer handling,
+input shapes and profile checks, data-dependent outputs, the order of asynchronous copies and the one
+synchronisation per call — is tested against this module instead. It imitates only the calls the
+backend and the builder use, with the semantics the TensorRT 10 and pycuda documentation give them:
+
+- the GPU is numpy byte arrays behind integer addresses; freed memory cannot be used again;
+- copies and kernels on a stream are queued and happen only at ``Stream.synchronize()`` (as on a real
+  GPU, reading a host buffer before synchronising gives stale data), and copies from or to host memory
+  that is not page-locked are refused;
+- ``set_input_shape`` refuses shapes outside the optimization profile, ``get_tensor_shape`` gives -1
+  for a data-dependent output, whose memory comes from the ``IOutputAllocator`` during
+  ``execute_async_v3`` (TensorRT synchronises internally for those, as here);
+- an "engine file" is JSON naming one of the numeric models below and its tensors and profile.
+"""
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import sys
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def affine_model(feeds):
+    """y = 2x + 1, and the positions of the positive elements of x (ONNX NonZero of x > 0)."""
+    x = feeds["x"]
+    return {"y": (x * 2 + 1).astype(np.float32), "pos": np.array(np.nonzero(x > 0), dtype=np.int64)}
+
+
+def affine_shapes(x_shape):
+    """Output shapes once x's shape is set: pos is [rank, number of positives], known only from the data."""
+    return {"y": tuple(x_shape), "pos": (len(x_shape), -1)}
+
+
+MODELS = {"affine": (affine_model, affine_shapes)}
+
+
+@dataclass
+class Gpu:
+    """What happened on the pretend GPU; tests read it."""
+
+    memory: dict = field(default_factory=dict)
+    synchronizations: int = 0
+    htod: int = 0
+    dtoh: int = 0
+    executions: int = 0
+    fail_on_execution: int = 0
+    """Make the n-th ``execute_async_v3`` (1-based) raise, as a lost GPU or a driver fault would."""
+    pushes: int = 0
+    pops: int = 0
+    pinned: set = field(default_factory=set)
+    _addresses: itertools.count = field(default_factory=lambda: itertools.count(0x1000, 0x1000))
+
+
+GPU = Gpu()
+
+
+# --- pycuda.driver -------------------------------------------------------------------------------------
+
+class CudaError(Exception):
+    pass
+
+
+class DeviceAllocation:
+    def __init__(self, nbytes: int) -> None:
+        self.address = next(GPU._addresses)
+        GPU.memory[self.address] = np.zeros(nbytes, np.uint8)
+
+    def __int__(self) -> int:
+        return self.address
+
+    def free(self) -> None:
+        GPU.memory.pop(self.address, None)
+
+
+def _device_bytes(address: int) -> np.ndarray:
+    if address not in GPU.memory:
+        raise CudaError(f"invalid device address {address:#x} (freed or never allocated)")
+    return GPU.memory[address]
+
+
+def _check_pinned(array: np.ndarray) -> None:
+    base = array
+    while base is not None and id(base) not in GPU.pinned:
+        base = base.base
+    if base is None:
+        raise CudaError("asynchronous copy with host memory that is not page-locked")
+
+
+class Stream:
+    _streams: dict = {}
+
+    def __init__(self) -> None:
+        self.handle = next(GPU._addresses)
+        self.queue = []
+        Stream._streams[self.handle] = self
+
+    def synchronize(self) -> None:
+        GPU.synchronizations += 1
+        self.flush()
+
+    def flush(self) -> None:
+        while self.queue:
+            self.queue.pop(0)()
+
+
+def pagelocked_empty(shape, dtype):
+    array = np.empty(shape, dtype)
+    GPU.pinned.add(id(array))
+    return array
+
+
+def mem_alloc(nbytes: int) -> DeviceAllocation:
+    return DeviceAllocation(int(nbytes))
+
+
+def memcpy_htod_async(dest, src: np.ndarray, stream: Stream) -> None:
+    _check_pinned(src)
+    GPU.htod += 1
+
+    def copy():
+        data = np.ascontiguousarray(src).view(np.uint8).reshape(-1)
+        _device_bytes(int(dest))[:data.size] = data
+    stream.queue.append(copy)
+
+
+def memcpy_dtoh_async(dest: np.ndarray, src, stream: Stream) -> None:
+    _check_pinned(dest)
+    GPU.dtoh += 1
+
+    def copy():
+        flat = dest.view(np.uint8).reshape(-1)
+        flat[:] = _device_bytes(int(src))[:flat.size]
+    stream.queue.append(copy)
+
+
+class _Context:
+    def push(self) -> None:
+        GPU.pushes += 1
+
+    def pop(self) -> None:
+        GPU.pops += 1
+
+
+class Device:
+    capability = (8, 7)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def compute_capability(self):
+        return Device.capability
+
+    def name(self) -> str:
+        return "Orin (stand-in)"
+
+    def total_memory(self) -> int:
+        return 32 << 30
+
+    def retain_primary_context(self) -> _Context:
+        return _Context()
+
+
+def init() -> None:
+    pass
+
+
+# --- tensorrt ------------------------------------------------------------------------------------------
+
+class TensorIOMode(enum.Enum):
+    INPUT = 1
+    OUTPUT = 2
+
+
+class DataType(enum.Enum):
+    FLOAT = np.float32
+    HALF = np.float16
+    INT64 = np.int64
+    INT32 = np.int32
+    BOOL = np.bool_
+
+
+def nptype(dtype: DataType):
+    return dtype.value
+
+
+class ILogger:
+    class Severity(enum.Enum):
+        INTERNAL_ERROR = 0
+        ERROR = 1
+        WARNING = 2
+        INFO = 3
+        VERBOSE = 4
+
+    def __init__(self) -> None:
+        pass
+
+
+class IOutputAllocator:
+    def __init__(self) -> None:
+        pass
+
+
+class Runtime:
+    def __init__(self, logger: ILogger) -> None:
+        self.logger = logger
+
+    def deserialize_cuda_engine(self, data: bytes):
+        try:
+            spec = json.loads(bytes(data).decode())
+        except ValueError:
+            self.logger.log(ILogger.Severity.ERROR, "invalid engine data")
+            return None
+        return CudaEngine(spec)
+
+
+class CudaEngine:
+    """Spec: {"model": name, "tensors": [{"name", "mode", "dtype", "profile": [min, opt, max]}, ...]}."""
+
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.tensors = {t["name"]: t for t in spec["tensors"]}
+        self.num_io_tensors = len(spec["tensors"])
+        self.device_memory_size_v2 = 1 << 20
+
+    def get_tensor_name(self, index: int) -> str:
+        return self.spec["tensors"][index]["name"]
+
+    def get_tensor_mode(self, name: str) -> TensorIOMode:
+        return TensorIOMode[self.tensors[name]["mode"]]
+
+    def get_tensor_dtype(self, name: str) -> DataType:
+        return {np.dtype(d.value).name: d for d in DataType}[self.tensors[name]["dtype"]]
+
+    def get_tensor_profile_shape(self, name: str, profile: int):
+        return [tuple(s) for s in self.tensors[name]["profile"]]
+
+    def create_execution_context(self):
+        return ExecutionContext(self)
+
+
+class ExecutionContext:
+    def __init__(self, engine: CudaEngine) -> None:
+        self.engine = engine
+        self.shapes = {}
+        self.addresses = {}
+        self.allocators = {}
+
+    def set_input_shape(self, name: str, shape) -> bool:
+        low, _, high = self.engine.tensors[name]["profile"]
+        if len(shape) != len(low) or any(not lo <= d <= hi for lo, d, hi in zip(low, shape, high)):
+            return False
+        self.shapes[name] = tuple(shape)
+        return True
+
+    def _inputs(self):
+        return [n for n, t in self.engine.tensors.items() if t["mode"] == "INPUT"]
+
+    def get_tensor_shape(self, name: str):
+        if name in self.shapes:
+            return self.shapes[name]
+        x = self.shapes.get(self._inputs()[0])
+        if x is None:
+            return (-1,) * 2
+        return MODELS[self.engine.spec["model"]][1](x)[name]
+
+    def set_tensor_address(self, name: str, address: int) -> bool:
+        self.addresses[name] = int(address)
+        return True
+
+    def set_output_allocator(self, name: str, allocator: IOutputAllocator) -> bool:
+        self.allocators[name] = allocator
+        return True
+
+    def execute_async_v3(self, stream_handle: int) -> bool:
+        GPU.executions += 1
+        if GPU.fail_on_execution and GPU.executions >= GPU.fail_on_execution:
+            raise RuntimeError("CUDA error 719: unspecified launch failure (stand-in)")
+        stream = Stream._streams[stream_handle]
+        outputs = [n for n, t in self.engine.tensors.items() if t["mode"] == "OUTPUT"]
+        dynamic = [n for n in outputs if -1 in tuple(self.get_tensor_shape(n))]
+        missing = [n for n in dynamic if n not in self.allocators] + \
+                  [n for n in outputs if n not in dynamic and n not in self.addresses]
+        if missing:
+            raise CudaError(f"no memory for outputs {missing}")
+
+        def kernel():
+            feeds = {}
+            for name in self._inputs():
+                dtype = np.dtype(self.engine.tensors[name]["dtype"])
+                count = int(np.prod(self.shapes[name]))
+                raw = _device_bytes(self.addresses[name])[:count * dtype.itemsize]
+                feeds[name] = raw.view(dtype).reshape(self.shapes[name]).copy()
+            results = MODELS[self.engine.spec["model"]][0](feeds)
+            for name in outputs:
+                data = np.ascontiguousarray(results[name])
+                if name in dynamic:
+                    allocator = self.allocators[name]
+                    address = allocator.reallocate_output_async(name, 0, data.nbytes, 256, stream_handle)
+                    allocator.notify_shape(name, data.shape)
+                else:
+                    address = self.addresses[name]
+                _device_bytes(address)[:data.nbytes] = data.view(np.uint8).reshape(-1)
+
+        if dynamic:  # TensorRT has to wait for the data to know the size: an internal synchronisation
+            stream.flush()
+            kernel()
+        else:
+            stream.queue.append(kernel)
+        return True
+
+
+def engine_bytes(model: str, manifest) -> bytes:
+    """The "serialized engine" for ``model`` with the manifest's tensors and profile."""
+    tensors = [{"name": s.name, "mode": "INPUT", "dtype": s.dtype, "profile": [s.min, s.opt, s.max]}
+               for s in manifest.inputs]
+    tensors += [{"name": s.name, "mode": "OUTPUT", "dtype": s.dtype} for s in manifest.outputs]
+    return json.dumps({"model": model, "tensors": tensors}).encode()
+
+
+def install(monkeypatch, *, version: str = "10.3.0", capability=(8, 7)) -> Gpu:
+    """Put the stand-in in ``sys.modules`` as ``tensorrt`` and ``pycuda.driver`` for one test."""
+    global GPU
+    GPU = Gpu()
+    Device.capability = capability
+    me = sys.modules[__name__]
+    trt = types.ModuleType("tensorrt")
+    for name in ("TensorIOMode", "DataType", "nptype", "ILogger", "IOutputAllocator", "Runtime"):
+        setattr(trt, name, getattr(me, name))
+    trt.__version__ = version
+    driver = types.ModuleType("pycuda.driver")
+    for name in ("init", "Device", "Stream", "pagelocked_empty", "mem_alloc", "memcpy_htod_async",
+                 "memcpy_dtoh_async"):
+        setattr(driver, name, getattr(me, name))
+    driver.Error = CudaError
+    pycuda = types.ModuleType("pycuda")
+    pycuda.driver = driver
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
+    import talkerd.engines.tensorrt_backend as backend
+    monkeypatch.setattr(backend, "_primary_context", None)
+    return GPU
