@@ -221,3 +221,14 @@ def test_a_broken_voice_config_names_the_field(tmp_path, default_config):
         PiperTts.load(default_config.tts.model_copy(update={"voice_config": broken}), default_config.engines)
     with pytest.raises(ConfigError, match="no such file"):
         PiperTts.load(default_config.tts.model_copy(update={"voice_config": tmp_path / "absent.json"}), default_config.engines)
+
+
+def test_benchmark_reports_first_chunk_against_the_whole_model(tts):
+    from talkerd.bench_tts import BENCH_TEXT, measure_first_chunk_ratio
+
+    result = measure_first_chunk_ratio(tts, BENCH_TEXT, repeats=1)
+    assert result["words"] >= 40 and result["chunks"] > 5
+    assert result["audio_s"] == pytest.approx(sum(p.duration_s for p in tts.phonemes_for(BENCH_TEXT)), abs=0.01)
+    assert result["first_chunk_ratio"] == pytest.approx(result["first_chunk_ms"] / result["whole_model_ms"], abs=2e-3)
+    print(f"\nfirst chunk {result['first_chunk_ms']} ms, whole model {result['whole_model_ms']} ms, "
+          f"ratio {result['first_chunk_ratio']}")
