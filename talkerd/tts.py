@@ -133,7 +133,9 @@ class PiperTts:
         self.cfg = cfg
         self.window = window
         self.overlap = cfg.chunk_overlap_frames
-        plan_windows(window, window, self.overlap)  # rejects a window too small for its overlaps now
+        if window <= 2 * self.overlap:
+            raise ConfigError(f"tts.chunk_overlap_frames: {self.overlap} frames on each side leave nothing of "
+                              f"the audio engine's {window}-frame window; use less than {(window + 1) // 2}")
         self.sample_rate = voice.sample_rate
         self.seconds_per_frame = SAMPLES_PER_FRAME / voice.sample_rate
         self._phonemizer = Phonemizer(voice.espeak_voice, voice.id_map, max_ids=max_ids)
@@ -148,15 +150,18 @@ class PiperTts:
 
         voice = Voice.load(tts_cfg.voice_config)
         window, max_ids = _engine_limits(engines_cfg, tts_cfg)
-        text = open_engine(engines_cfg, tts_cfg.text_engine, backend)
+        opened = []
         try:
-            audio = open_engine(engines_cfg, tts_cfg.audio_engine, backend)
+            opened.append(open_engine(engines_cfg, tts_cfg.text_engine, backend))
+            opened.append(open_engine(engines_cfg, tts_cfg.audio_engine, backend))
+            tts = cls(opened[0], opened[1], voice, tts_cfg, window, max_ids=max_ids)
         except BaseException:
-            text.close()
+            for engine in opened:
+                engine.close()
             raise
         log.info("TTS ready: %s + %s, %d Hz, windows of %d frames with %d frames of overlap",
                  tts_cfg.text_engine, tts_cfg.audio_engine, voice.sample_rate, window, tts_cfg.chunk_overlap_frames)
-        return cls(text, audio, voice, tts_cfg, window, max_ids=max_ids)
+        return tts
 
     def warm_up(self) -> None:
         """Run both engines once so the first clause does not pay for lazy initialisation."""

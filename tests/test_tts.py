@@ -232,3 +232,9 @@ def test_benchmark_reports_first_chunk_against_the_whole_model(tts):
     assert result["first_chunk_ratio"] == pytest.approx(result["first_chunk_ms"] / result["whole_model_ms"], abs=2e-3)
     print(f"\nfirst chunk {result['first_chunk_ms']} ms, whole model {result['whole_model_ms']} ms, "
           f"ratio {result['first_chunk_ratio']}")
+
+
+def test_an_overlap_that_fills_the_window_is_a_config_error(default_config):
+    cfg = default_config.tts.model_copy(update={"chunk_overlap_frames": 56})
+    with pytest.raises(ConfigError, match="tts.chunk_overlap_frames"):
+        PiperTts.load(cfg, default_config.engines)
