@@ -318,6 +318,13 @@ def _spline_inverse(b: _Builder, x: str, widths: str, heights: str, derivs: str,
     return b.op("Where", inside, y, x)
 
 
+def _node(graph: onnx.GraphProto, name: str) -> onnx.NodeProto:
+    for node in graph.node:
+        if node.name == name:
+            return node
+    raise ValueError(f"no node {name}: this voice is not a supported Piper export")
+
+
 def _replace_splines(model: onnx.ModelProto, bins: int = 10) -> None:
     """Swap each duration-predictor spline (GatherND/ScatterND over the inside elements) for one that
     runs on all elements."""
@@ -326,7 +333,7 @@ def _replace_splines(model: onnx.ModelProto, bins: int = 10) -> None:
         builder = _Builder(graph, f"{flow}/spline")
         out = _spline_inverse(builder, f"{flow}/Split_output_1", f"{flow}/Div_output_0", f"{flow}/Div_1_output_0",
                               f"{flow}/Slice_2_output_0", bins)
-        concat = next(n for n in graph.node if n.name == f"{flow}/Concat_20")
+        concat = _node(graph, f"{flow}/Concat_20")
         if concat.input[1] != f"{flow}/ScatterND_9_output_0":
             raise ValueError(f"{flow}: unexpected graph layout; this voice is not a supported Piper export")
         concat.input[1] = out
@@ -338,7 +345,7 @@ def export_text_part(source: onnx.ModelProto) -> onnx.ModelProto:
     noise = tensor_info("dp_noise", onnx.TensorProto.FLOAT, [1, 2, "phonemes"])
     model = extract(source, inputs, [M_P, LOGS_P, W_CEIL])
     graph = model.graph
-    random = next(n for n in graph.node if n.name == DP_RANDOM)
+    random = _node(graph, DP_RANDOM)
     graph.node.remove(random)
     rename_tensor(graph, random.output[0], noise.name)
     graph.input.append(noise)

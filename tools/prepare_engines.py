@@ -10,7 +10,8 @@ manifest are left alone, so a second run costs only the hashing.
 
 Usage: prepare_engines.py [--config FILE] [--force] [--print-sha]
 
-Exit codes: 0 ok, 65 a sha256 does not match (the message names the file), 69 a source model is
+Exit codes: 0 ok, 65 a file is not what its manifest describes (sha256 mismatch, or a source model the
+export does not understand; the message names the file), 69 a source model is
 missing, 78 the config is invalid.
 """
 from __future__ import annotations
@@ -140,7 +141,10 @@ def prepare(job: Job, *, force: bool, print_sha: bool) -> str:
         raise PrepareError(f"{job.name}: sha256 mismatch for the source model {job.source}: "
                            f"expected {job.source_sha256}, found {actual}", DATA_ERROR)
     started = time.monotonic()
-    data = EXPORTS[job.export](job.source, job.window)
+    try:
+        data = EXPORTS[job.export](job.source, job.window)
+    except ValueError as exc:  # the graph is not laid out as the export expects
+        raise PrepareError(f"{job.name}: cannot export {job.source}: {exc}", DATA_ERROR) from None
     exported = hashlib.sha256(data).hexdigest()
     if print_sha:
         return f"sha256 = \"{exported}\" (nothing written)"
