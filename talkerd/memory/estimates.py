@@ -1,0 +1,209 @@
+"""Memory estimates per component, from metadata only: GGUF headers, folder sizes, manifests, sidecars.
+
+Every constant was calibrated on the development machine (x86_64, Python 3.11, llama-cpp-python
+0.3.36, vosk 0.3.45, ONNX Runtime 1.32, OpenCV 5 with Qt on Xvfb) by loading the real component in
+a fresh process and reading VmRSS before and after; ``python -m talkerd.memory.probe`` repeats that
+measurement. Sizes are MiB throughout.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config, EnginesConfig
+from ..errors import ConfigError
+from .gguf_header import GgufModel
+
+MIB = 1024 * 1024
+
+RUNTIME_MB = 120.0
+"""The interpreter with everything the daemon imports (numpy, onnxruntime, vosk, llama_cpp, cv2,
+pydantic, piper, pyaudio, rapidfuzz): 120 MiB measured, of which the bare interpreter is 13."""
+
+LLM_FIXED_MB = 4.5
+"""llama.cpp context, graph metadata and llama-cpp-python's own arrays, apart from the vocabulary."""
+LLM_BYTES_PER_TOKEN = 360
+"""Vocabulary tables (token texts, lookup maps, merges) per vocabulary entry: 21.5 MiB for SmolLM2's
+49152 tokens against 4.6 MiB for a 314-token model."""
+LLM_N_BATCH = 512
+"""llama-cpp-python's default n_batch (= n_ubatch), capped at n_ctx."""
+KV_BYTES = 2
+"""The KV cache is f16."""
+CUDA_RUNTIME_MB = 600.0
+"""CUDA context and cuBLAS kernels in a process that offloads llama.cpp layers. From published Jetson
+figures, not measured here; tools/jetson-acceptance measures it on the kiosk."""
+TENSORRT_RUNTIME_MB = 200.0
+"""The TensorRT runtime library and its execution contexts beyond the sidecar's device memory (also
+from documentation; measured by tools/jetson-acceptance)."""
+
+VOSK_FACTOR = 2.05
+"""Resident size ÷ model folder size: 517.7 MiB resident (model, recogniser, 10 s of audio) for the
+252 MiB Korean model. Kaldi expands the compressed graph and acoustic model on load."""
+
+ORT_SESSION_MB = 13.0
+"""An ONNX Runtime CPU session's own memory beyond its weights (Silero VAD: 14.6 MiB for 1.3 MiB)."""
+
+RENDER_FIXED_MB = 14.6
+"""OpenCV HighGUI with Qt's xcb platform plug-in, fonts and the window."""
+RENDER_FRAMES = 4.0
+"""Frame-sized buffers resident while drawing: the renderer's own frames plus Qt's converted image
+and backing store. Fitted from 25.3 MiB at 1280×720 and 38.6 MiB at 1920×1080."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One component's planned memory and how it was worked out."""
+
+    name: str
+    """The component, as the meter and status name it."""
+    planned_mb: float
+    """Planned resident memory."""
+    detail: str
+    """The sum written out, for the table."""
+    note: str = ""
+    """Something the operator should know (a component not counted, a guess)."""
+
+
+def folder_bytes(path: Path) -> int:
+    """Apparent size of every file under ``path`` (following the top-level link, as loaders do)."""
+    total = 0
+    for root, _dirs, files in os.walk(path, followlinks=True):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                continue  # a dangling link inside the model is the loader's problem, not the plan's
+    return total
+
+
+def runtime_estimate(config: Config) -> Estimate:
+    return Estimate("runtime", RUNTIME_MB, f"Python and libraries {RUNTIME_MB:.0f} MB (measured)")
+
+
+@dataclass(frozen=True)
+class LlmFigures:
+    """The parts of the LLM's memory at one context length."""
+
+    weights_mb: float
+    kv_mb: float
+    compute_mb: float
+    fixed_mb: float
+
+    @property
+    def total_mb(self) -> float:
+        return self.weights_mb + self.kv_mb + self.compute_mb + self.fixed_mb
+
+
+def llm_figures(model: GgufModel, n_ctx: int, gpu: bool) -> LlmFigures:
+    """Weights + KV cache + compute buffers + fixed overhead for ``model`` at ``n_ctx``.
+
+    KV cache: n_ctx × n_layer × n_head_kv × (head_dim_k + head_dim_v) × 2 bytes (f16).
+
+    Compute, CPU: what a full context really touches. llama.cpp reserves its graph buffer for the
+    worst batch (n_ubatch tokens, every one producing logits), but llama-cpp-python asks for the last
+    token's logits only, so the vocabulary-sized part is never written. What is written is the
+    attention of a batch against the whole cache — scores in f32 (4·n_head), the mask (4) and the
+    scores converted to f16 for the product with V in ggml's work buffer (2·n_head) — plus the
+    batch's feed-forward activations:
+        n_ubatch × (n_ctx × (6·n_head + 4) + 4 × (2·n_ff + n_embd)) bytes.
+    Calibrated on SmolLM2-135M at n_ctx 1024/2048/4096 (planned 193/224/327 MiB against 173/224/327
+    measured with the context filled) and on a 2-layer random model.
+
+    Compute, GPU: cudaMalloc commits the whole reserved buffer, so the plan takes llama.cpp's
+    reservation, the larger of the logits and the attention branches:
+        4 × n_ubatch × max(n_vocab + 3·n_embd, (n_head + 1) × n_ctx + 6·n_embd) bytes
+    (this reproduces llama.cpp's own "compute buffer size" log line: 98.3/99.4/166.4 MiB for
+    SmolLM2 at 512/4096/8192).
+    """
+    n_ubatch = min(LLM_N_BATCH, n_ctx)
+    kv = n_ctx * model.n_layer * model.n_head_kv * (model.head_dim_k + model.head_dim_v) * KV_BYTES
+    if gpu:
+        compute = 4 * n_ubatch * max(model.n_vocab + 3 * model.n_embd,
+                                     (model.n_head + 1) * n_ctx + 6 * model.n_embd)
+    else:
+        compute = n_ubatch * (n_ctx * (6 * model.n_head + 4) + 4 * (2 * model.n_ff + model.n_embd))
+    fixed = LLM_FIXED_MB * MIB + LLM_BYTES_PER_TOKEN * model.n_vocab
+    return LlmFigures(model.weights_bytes / MIB, kv / MIB, compute / MIB, fixed / MIB)
+
+
+def llm_estimate(model: GgufModel, n_ctx: int, gpu: bool) -> Estimate:
+    f = llm_figures(model, n_ctx, gpu)
+    where = "GPU" if gpu else "CPU"
+    detail = (f"weights {f.weights_mb:.0f} MB + KV {f.kv_mb:.0f} MB (n_ctx {n_ctx}) + "
+              f"compute {f.compute_mb:.0f} MB ({where}) + runtime {f.fixed_mb:.0f} MB")
+    return Estimate("llm", f.total_mb, detail)
+
+
+def asr_estimate(config: Config) -> Estimate:
+    path = config.asr.model
+    if not path.is_dir():
+        return Estimate("asr", 0.0, "not counted", f"asr: not counted: no vosk model folder at {path}")
+    size_mb = folder_bytes(path) / MIB
+    return Estimate("asr", size_mb * VOSK_FACTOR, f"vosk model {size_mb:.0f} MB on disk × {VOSK_FACTOR}")
+
+
+def endpointer_estimate(config: Config) -> Estimate:
+    if config.endpointer.vad != "silero":
+        return Estimate("endpointer", 0.0, "energy threshold (no model)")
+    path = config.endpointer.vad_model
+    size_mb = path.stat().st_size / MIB if path is not None and path.is_file() else 1.3  # the packaged Silero VAD
+    return Estimate("endpointer", ORT_SESSION_MB + size_mb, f"Silero VAD {size_mb:.1f} MB + ONNX Runtime session {ORT_SESSION_MB:.0f} MB")
+
+
+def renderer_estimate(config: Config) -> Estimate:
+    render = config.render
+    frame_mb = render.width * render.height * 3 / MIB
+    planned = RENDER_FIXED_MB + RENDER_FRAMES * frame_mb
+    detail = (f"{RENDER_FRAMES:.0f} frames of {render.width}×{render.height}×3 ({frame_mb:.1f} MB each) + "
+              f"OpenCV/Qt {RENDER_FIXED_MB:.0f} MB")
+    return Estimate("renderer", planned, detail)
+
+
+def read_manifest(engine_dir: Path):
+    """The engine's manifest (``talkerd.engines.load_manifest``); ``ConfigError`` when missing or invalid."""
+    from ..engines.manifest import load_manifest
+
+    return load_manifest(engine_dir)
+
+
+def _tensorrt_sidecars(engines_cfg: EnginesConfig, name: str, onnx_sha256: str) -> list:
+    from ..engines.sidecar import engine_files, read_sidecar
+
+    sidecars = [read_sidecar(path) for path in engine_files(engines_cfg.build_dir, name)]
+    return [s for s in sidecars if s is not None and s.onnx_sha256 == onnx_sha256]
+
+
+def engine_estimate(engines_cfg: EnginesConfig, name: str) -> tuple[Estimate, bool]:
+    """(estimate, runs on TensorRT) for the engine folder ``name``.
+
+    ONNX Runtime: the manifest's measured ``memory_mb``. TensorRT (backend tensorrt, or auto with a
+    built engine for this ONNX): the sidecar's serialized engine size (about the weights) plus the
+    device memory its execution context needs. The planner cannot ask TensorRT which of several
+    built engines matches this JetPack without loading it, so it takes the largest.
+    """
+    from ..engines import backend_for
+
+    try:
+        manifest = read_manifest(engines_cfg.dir / name)
+    except ConfigError as exc:
+        return Estimate(name, 0.0, "not counted", f"{name}: not counted: {exc.message}"), False
+    backend = backend_for(engines_cfg, name)
+    if backend != "onnxruntime":
+        sidecars = _tensorrt_sidecars(engines_cfg, name, manifest.sha256)
+        if sidecars:
+            biggest = max(sidecars, key=lambda s: s.engine_bytes + s.device_memory_bytes)
+            weights, device = biggest.engine_bytes / MIB, biggest.device_memory_bytes / MIB
+            detail = f"TensorRT engine {weights:.0f} MB + device memory {device:.0f} MB"
+            note = ""
+            if backend == "auto":
+                note = (f"{name}: a fallback to ONNX Runtime during a turn would add up to "
+                        f"{manifest.memory_mb} MB")
+            return Estimate(name, weights + device, detail, note), True
+    return Estimate(name, float(manifest.memory_mb), f"ONNX Runtime, manifest memory_mb {manifest.memory_mb}"), False
+
+
+def knowledge_estimate(config: Config) -> Estimate:
+    entries = len(config.venue.entries) + len(config.venue.facts)
+    planned = 1.0 + 0.01 * entries
+    return Estimate("knowledge", planned, f"{entries} venue entries and facts indexed")
