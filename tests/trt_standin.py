@@ -13,7 +13,9 @@ backend and the builder use, with the semantics the TensorRT 10 and pycuda docum
 - ``set_input_shape`` refuses shapes outside the optimization profile, ``get_tensor_shape`` gives -1
   for a data-dependent output, whose memory comes from the ``IOutputAllocator`` during
   ``execute_async_v3`` (TensorRT synchronises internally for those, as here);
-- an "engine file" is JSON naming one of the numeric models below and its tensors and profile.
+- an "engine file" is JSON naming one of the numeric models below and its tensors and profile; the
+  builder part reads the real ONNX's inputs and outputs and records the optimization profile it is
+  given, so an engine "built" here runs here only if the builder passed the manifest's profile on.
 """
 from __future__ import annotations
 
@@ -316,6 +318,133 @@ class ExecutionContext:
         return True
 
 
+# --- the builder (tensorrt.Builder, OnnxParser, IBuilderConfig) --------------------------------------
+
+class MemoryPoolType(enum.Enum):
+    WORKSPACE = 0
+
+
+class BuilderFlag(enum.Enum):
+    FP16 = 0
+    INT8 = 1
+
+
+class IProgressMonitor:
+    def __init__(self) -> None:
+        pass
+
+
+class _Network:
+    def __init__(self) -> None:
+        self.tensors = []
+        self.name = ""
+
+
+class OnnxParser:
+    """Reads the real ONNX with the onnx package; the "engine" records its graph's tensors."""
+
+    def __init__(self, network: _Network, logger) -> None:
+        self.network, self.errors = network, []
+
+    @property
+    def num_errors(self) -> int:
+        return len(self.errors)
+
+    def get_error(self, index: int) -> str:
+        return self.errors[index]
+
+    def parse_from_file(self, path: str) -> bool:
+        import onnx
+
+        try:
+            graph = onnx.load(path).graph
+        except Exception as exc:  # the real parser reports any unreadable model as a parse error
+            self.errors.append(f"cannot read {path}: {exc}")
+            return False
+        dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+        self.network.name = graph.name
+        for mode, values in (("INPUT", graph.input), ("OUTPUT", graph.output)):
+            for value in values:
+                self.network.tensors.append({"name": value.name, "mode": mode,
+                                             "dtype": dtype[value.type.tensor_type.elem_type]})
+        return True
+
+
+class _Profile:
+    def __init__(self) -> None:
+        self.shapes = {}
+
+    def set_shape(self, name, low, opt, high) -> None:
+        self.shapes[name] = [list(low), list(opt), list(high)]
+
+
+class _TimingCache:
+    def __init__(self, data: bytes) -> None:
+        self.data = bytes(data)
+
+    def serialize(self) -> bytes:
+        return self.data + b"+timing"
+
+
+class _BuilderConfig:
+    def __init__(self) -> None:
+        self.flags, self.profiles, self.pools = set(), [], {}
+        self.progress_monitor = None
+        self.timing_cache = None
+
+    def set_memory_pool_limit(self, pool, size) -> None:
+        self.pools[pool] = size
+
+    def set_flag(self, flag) -> None:
+        self.flags.add(flag)
+
+    def add_optimization_profile(self, profile) -> int:
+        self.profiles.append(profile)
+        return len(self.profiles) - 1
+
+    def create_timing_cache(self, data) -> _TimingCache:
+        return _TimingCache(data)
+
+    def set_timing_cache(self, cache, ignore_mismatch) -> bool:
+        self.timing_cache = cache
+        return True
+
+    def get_timing_cache(self) -> _TimingCache:
+        return self.timing_cache
+
+
+class Builder:
+    platform_has_fast_fp16 = True
+    last_config = None
+
+    def __init__(self, logger) -> None:
+        self.logger = logger
+
+    def create_network(self, flags: int) -> _Network:
+        return _Network()
+
+    def create_builder_config(self) -> _BuilderConfig:
+        Builder.last_config = _BuilderConfig()
+        return Builder.last_config
+
+    def create_optimization_profile(self) -> _Profile:
+        return _Profile()
+
+    def build_serialized_network(self, network: _Network, config: _BuilderConfig):
+        monitor = config.progress_monitor
+        if monitor is not None:
+            monitor.phase_start("Building engine", None, 2)
+            for step in range(2):
+                monitor.step_complete("Building engine", step)
+            monitor.phase_finish("Building engine")
+        shapes = config.profiles[0].shapes if config.profiles else {}
+        tensors = [dict(t, profile=shapes[t["name"]]) if t["mode"] == "INPUT" and t["name"] in shapes else t
+                   for t in network.tensors]
+        if any(t["mode"] == "INPUT" and "profile" not in t for t in tensors):
+            return None  # a dynamic input without a profile: TensorRT refuses to build
+        return json.dumps({"model": network.name, "tensors": tensors}).encode()
+
+
 def engine_bytes(model: str, manifest) -> bytes:
     """The "serialized engine" for ``model`` with the manifest's tensors and profile."""
     tensors = [{"name": s.name, "mode": "INPUT", "dtype": s.dtype, "profile": [s.min, s.opt, s.max]}
@@ -331,7 +460,8 @@ def install(monkeypatch, *, version: str = "10.3.0", capability=(8, 7)) -> Gpu:
     Device.capability = capability
     me = sys.modules[__name__]
     trt = types.ModuleType("tensorrt")
-    for name in ("TensorIOMode", "DataType", "nptype", "ILogger", "IOutputAllocator", "Runtime"):
+    for name in ("TensorIOMode", "DataType", "nptype", "ILogger", "IOutputAllocator", "Runtime", "MemoryPoolType",
+                 "BuilderFlag", "IProgressMonitor", "OnnxParser", "Builder"):
         setattr(trt, name, getattr(me, name))
     trt.__version__ = version
     driver = types.ModuleType("pycuda.driver")
