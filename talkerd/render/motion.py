@@ -15,35 +15,43 @@ import numpy as np
 
 from ..messages import MOUTH_CHANNELS
 
-ATTACK_MS = 30.0
-"""Time constant while a channel rises: a vowel must open in about one frame to stay in sync."""
-RELEASE_MS = 60.0
-"""Time constant while a channel falls: closing a little slower reads as natural co-articulation."""
+ATTACK_MS = (30.0, 12.0, 30.0, 30.0)
+"""Time constants while a channel rises (MOUTH_CHANNELS order). A vowel must open within about a
+frame to stay in sync with the sound; the lips must *meet* within one frame, or a p, b or m held for a
+single frame would never look closed."""
+RELEASE_MS = (60.0, 40.0, 60.0, 60.0)
+"""Time constants while a channel falls: closing a little slower reads as co-articulation; lips part
+fast again at a plosive's release."""
 MAX_DT_S = 0.1
 """A longer gap between frames (a stall) is treated as this long, so one late frame cannot snap."""
+
+
+def _per_channel(value) -> np.ndarray:
+    values = np.broadcast_to(np.asarray(value, dtype=np.float64), (len(MOUTH_CHANNELS),)) / 1000.0
+    if np.any(values <= 0):
+        raise ValueError("smoothing time constants must be positive")
+    return values.copy()
 
 
 class MouthSmoother:
     """One-pole smoothing per mouth channel, time-based so it holds at any frame rate.
 
     Each channel moves toward its target by ``1 - exp(-dt / tau)`` of the remaining distance, with
-    ``tau`` the attack constant when rising and the release constant when falling. Values are in
-    0..1, so one frame never moves a channel by more than ``max_step(dt)``. The first value is taken
-    as is (there is no earlier frame to pop from); time going backwards restarts the smoother.
+    ``tau`` the channel's attack constant when rising and its release constant when falling. Values
+    are in 0..1, so over ``dt`` a channel never moves by more than ``max_step(dt)[channel]``. The first
+    value is taken as is (there is no earlier frame to pop from); time going backwards restarts it.
     """
 
-    def __init__(self, attack_ms: float = ATTACK_MS, release_ms: float = RELEASE_MS) -> None:
-        if attack_ms <= 0 or release_ms <= 0:
-            raise ValueError("smoothing time constants must be positive")
-        self.attack_s = attack_ms / 1000.0
-        self.release_s = release_ms / 1000.0
+    def __init__(self, attack_ms=ATTACK_MS, release_ms=RELEASE_MS) -> None:
+        self.attack_s = _per_channel(attack_ms)
+        self.release_s = _per_channel(release_ms)
         self._value: np.ndarray | None = None
         self._t = 0.0
 
-    def max_step(self, dt: float) -> float:
-        """The largest change of one channel over ``dt`` seconds, for a jump of the full 0..1 range."""
+    def max_step(self, dt: float) -> np.ndarray:
+        """Per channel, the largest change over ``dt`` seconds (for a jump across the whole 0..1 range)."""
         dt = min(max(dt, 0.0), MAX_DT_S)
-        return 1.0 - math.exp(-dt / min(self.attack_s, self.release_s))
+        return 1.0 - np.exp(-dt / np.minimum(self.attack_s, self.release_s))
 
     def reset(self) -> None:
         self._value = None
@@ -135,6 +143,7 @@ class IdleMotion:
 
     def blink_times(self, start: float, end: float) -> list[float]:
         """Start times of the blinks that begin in [start, end)."""
+        self._blinks.cover(start)  # anchors a new schedule at ``start``, not at ``end``
         self._blinks.cover(end)
         times = self._blinks.times
         return times[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]

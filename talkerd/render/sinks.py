@@ -1,0 +1,216 @@
+"""Where frames go: a fullscreen window, a video file, or nowhere.
+
+``open_sink(mode, render_cfg)`` picks one and says why, in words for the log and status:
+- ``window``: an OpenCV window on the X display. The display is probed over the X11 protocol first
+  (xprobe.py): HighGUI aborts the process when it cannot open one, so it is never called blind.
+- ``video:PATH``: an MP4 file (mp4v), written frame by frame.
+- ``none``: frames are drawn and dropped (the benchmark; a kiosk with its screen off).
+- ``auto``: the window when a display answers, else a video file in a known place, named in the reason.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import ComponentUnavailable, ExitCode, TalkerError
+from .xprobe import probe_display
+
+log = logging.getLogger(__name__)
+
+WINDOW_TITLE = "talkerd"
+_CODECS = {".mp4": ("mp4v", "avc1"), ".m4v": ("mp4v",), ".avi": ("MJPG", "XVID"), ".mkv": ("mp4v", "MJPG")}
+
+
+class DisplayModeError(TalkerError):
+    """The ``--display`` value is not one of auto, window, video:PATH, none."""
+
+    code = "bad_display_mode"
+    exit_code = ExitCode.USAGE
+
+
+class Sink(Protocol):
+    """What the render loop hands frames to."""
+
+    description: str
+    offline: bool
+    """True for sinks that take frames as fast as they come (files): the loop may pace by frame count."""
+
+    def show(self, frame: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NullSink:
+    """Frames are drawn and dropped."""
+
+    offline = False
+
+    def __init__(self, description: str = "none") -> None:
+        self.description = description
+        self.frames = 0
+
+    def show(self, frame: np.ndarray) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+class WindowSink:
+    """A borderless OpenCV window placed at (0, 0) and sized to the frame, fullscreen when asked.
+
+    Placing and sizing the window ourselves makes it cover the screen with or without a window
+    manager (without one the fullscreen property is ignored). Must be used from the main thread.
+    """
+
+    offline = False
+
+    def __init__(self, size: tuple[int, int], *, fullscreen: bool = True, title: str = WINDOW_TITLE) -> None:
+        status = probe_display()
+        if not status.usable:
+            raise ComponentUnavailable(f"display: {status.reason}")
+        import cv2
+
+        self._cv2, self.title, self.size = cv2, title, size
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
+        if fullscreen:
+            cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+        cv2.moveWindow(title, 0, 0)
+        cv2.resizeWindow(title, size[0], size[1])
+        cv2.waitKey(1)
+        self.description = f"window on {status.display} ({size[0]}x{size[1]}{', fullscreen' if fullscreen else ''})"
+
+    def show(self, frame: np.ndarray) -> None:
+        self._cv2.imshow(self.title, frame)
+        self._cv2.waitKey(1)  # HighGUI draws only while it handles its events
+
+    def close(self) -> None:
+        self._cv2.destroyWindow(self.title)
+        self._cv2.waitKey(1)
+
+
+class VideoSink:
+    """Frames into a video file; after ``segment_s`` seconds of video the file starts afresh and the
+    finished one is kept beside it as ``NAME.prev.EXT`` (bounded disk use on a kiosk that runs for weeks)."""
+
+    offline = True
+
+    def __init__(self, path: str | os.PathLike, fps: int, size: tuple[int, int], *, segment_s: float | None = None) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        self.path = Path(path)
+        self.fps, self.size = fps, (int(size[0]), int(size[1]))
+        self._segment_frames = int(segment_s * fps) if segment_s else None
+        self._frames = 0
+        self.frames_written = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ComponentUnavailable(f"video {self.path}: cannot create its folder: {exc.strerror}") from None
+        self._writer = self._open()
+        self.description = f"video {self.path} ({self.size[0]}x{self.size[1]} at {fps} fps, {self.codec})"
+
+    def _open(self):
+        codecs = _CODECS.get(self.path.suffix.lower())
+        if codecs is None:
+            raise ComponentUnavailable(f"video {self.path}: unknown extension; use one of {', '.join(sorted(_CODECS))}")
+        for codec in codecs:
+            writer = self._cv2.VideoWriter(str(self.path), self._cv2.VideoWriter_fourcc(*codec), float(self.fps), self.size)
+            if writer.isOpened():
+                self.codec = codec
+                return writer
+            writer.release()
+        raise ComponentUnavailable(f"video {self.path}: cannot write it (tried codecs {', '.join(codecs)})")
+
+    def show(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = self._cv2.resize(frame, self.size, interpolation=self._cv2.INTER_AREA)
+        if self._segment_frames and self._frames >= self._segment_frames:
+            self._rotate()
+        self._writer.write(frame)
+        self._frames += 1
+        self.frames_written += 1
+
+    def _rotate(self) -> None:
+        self._writer.release()
+        previous = self.path.with_name(f"{self.path.stem}.prev{self.path.suffix}")
+        os.replace(self.path, previous)
+        log.info("video segment done: %s (%d frames); starting %s afresh", previous, self._frames, self.path)
+        self._writer = self._open()
+        self._frames = 0
+
+    def close(self) -> None:
+        self._writer.release()
+
+
+def default_video_path(render_cfg) -> Path:
+    """Where ``auto`` writes the video when there is no display."""
+    if getattr(render_cfg, "video_path", None):
+        return Path(render_cfg.video_path)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / "talkerd" / "avatar.mp4" if runtime else Path(tempfile.gettempdir()) / "talkerd-avatar.mp4"
+
+
+def _size(render_cfg) -> tuple[int, int]:
+    return (render_cfg.width, render_cfg.height)
+
+
+def _video(render_cfg, path: Path) -> VideoSink:
+    return VideoSink(path, render_cfg.fps, _size(render_cfg), segment_s=getattr(render_cfg, "video_segment_s", None))
+
+
+def _open_window(render_cfg) -> tuple[Sink, str]:
+    status = probe_display()
+    if not status.usable:
+        # An explicit window request on a machine without a display: carry on without the picture.
+        reason = f"window asked for but {status.reason}: the avatar is not shown"
+        log.warning("%s", reason)
+        return NullSink("none (no display)"), reason
+    sink = WindowSink(_size(render_cfg), fullscreen=render_cfg.fullscreen)
+    return sink, f"display {status.display}: {sink.description}"
+
+
+def _open_auto(render_cfg) -> tuple[Sink, str]:
+    status = probe_display()
+    if status.usable:
+        try:
+            sink = WindowSink(_size(render_cfg), fullscreen=render_cfg.fullscreen)
+            return sink, f"display {status.display}: {sink.description}"
+        except ComponentUnavailable as exc:
+            status_reason = exc.message
+    else:
+        status_reason = status.reason
+    sink = _video(render_cfg, default_video_path(render_cfg))
+    return sink, f"no display ({status_reason}): writing video to {sink.path}"
+
+
+def _open_none(render_cfg) -> tuple[Sink, str]:
+    return NullSink(), "display off: frames are drawn and dropped"
+
+
+_MODES = {"auto": _open_auto, "window": _open_window, "none": _open_none}
+
+
+def open_sink(mode: str, render_cfg) -> tuple[Sink, str]:
+    """The sink for ``mode`` ("auto" | "window" | "video:PATH" | "none") and a sentence saying why.
+
+    Raises ``DisplayModeError`` for an unknown mode and ``ComponentUnavailable`` for a video file
+    that cannot be written; a missing display is never an error (auto falls back to a video file,
+    window to no picture).
+    """
+    if mode.startswith("video:"):
+        path = mode[len("video:") :]
+        if not path:
+            raise DisplayModeError("--display video:PATH needs a file path after 'video:'")
+        sink = _video(render_cfg, Path(path).expanduser())
+        return sink, f"writing video to {sink.path}"
+    opener = _MODES.get(mode)
+    if opener is None:
+        raise DisplayModeError(f"--display {mode!r}: expected auto, window, video:PATH or none")
+    return opener(render_cfg)
