@@ -49,3 +49,52 @@ def needs_pulse():
 def needs_display():
     if os.environ.get("TALKERD_TEST_DISPLAY") != "1" or not os.environ.get("DISPLAY"):
         pytest.skip("needs the test X server (run through scripts/with-test-services.sh)")
+
+
+# -- rendering: a licence-clean portrait drawn here, and screenshots of the test X server -------------
+PORTRAIT_MOUTH = (240, 430)
+PORTRAIT_EYES = ((170, 260), (310, 260))
+
+
+def draw_portrait_image(path: Path) -> Path:
+    """A simple face (480x600) drawn with OpenCV, for portrait mode: skin, eyes with dark irises, red lips."""
+    import cv2
+
+    image = np.full((600, 480, 3), (200, 215, 225), np.uint8)
+    cv2.ellipse(image, (240, 300), (185, 240), 0, 0, 360, (40, 55, 90), -1, cv2.LINE_AA)  # hair
+    cv2.ellipse(image, (240, 330), (165, 215), 0, 0, 360, (150, 180, 225), -1, cv2.LINE_AA)  # skin
+    for x, y in PORTRAIT_EYES:
+        cv2.ellipse(image, (x, y), (30, 18), 0, 0, 360, (245, 245, 245), -1, cv2.LINE_AA)
+        cv2.circle(image, (x, y), 13, (60, 50, 40), -1, cv2.LINE_AA)
+        cv2.circle(image, (x, y), 6, (15, 15, 15), -1, cv2.LINE_AA)
+    cv2.ellipse(image, PORTRAIT_MOUTH, (55, 18), 0, 0, 360, (90, 80, 190), -1, cv2.LINE_AA)
+    cv2.line(image, (187, 430), (293, 430), (60, 45, 110), 2, cv2.LINE_AA)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture
+def portrait_description(tmp_path) -> Path:
+    """A portrait description (TOML) and its image in ``tmp_path``."""
+    draw_portrait_image(tmp_path / "face.png")
+    (left, right), (mx, my) = PORTRAIT_EYES, PORTRAIT_MOUTH
+    text = (f'image = "face.png"\n[mouth]\ncenter = [{mx}, {my}]\nwidth = 110\nheight = 36\n'
+            f"[eyes]\nleft = [{left[0]}, {left[1]}]\nright = [{right[0]}, {right[1]}]\nradius = 30\n")
+    (tmp_path / "portrait.toml").write_text(text)
+    return tmp_path / "portrait.toml"
+
+
+@pytest.fixture
+def screenshot(needs_display):
+    """Returns a function that grabs the whole test X screen as a BGR array (xwd + ImageMagick)."""
+    import cv2
+
+    if shutil.which("xwd") is None or shutil.which("convert") is None:
+        pytest.skip("needs xwd (x11-apps) and convert (imagemagick)")
+
+    def grab() -> np.ndarray:
+        xwd = subprocess.run(["xwd", "-root", "-silent"], check=True, capture_output=True).stdout
+        png = subprocess.run(["convert", "xwd:-", "png:-"], input=xwd, check=True, capture_output=True).stdout
+        return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+    return grab
