@@ -67,7 +67,7 @@ COMMANDS = {
     "ask": ("ask", _params_text, "ask a question as if typed; prints the answer once it has been spoken"),
     "say": ("say", _params_text, "speak the given text as it is"),
     "play": ("play", _params_play, "play a WAV file (the daemon's user must be able to read it)"),
-    "reload": ("reload", _params_status, "reload the configuration and models (like SIGHUP)"),
+    "reload": ("reload", _params_status, "re-read the venue knowledge and persona from the config (like SIGHUP)"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
 
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Control a running talkerd through its control socket.",
         epilog="Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 no daemon listening.",
     )
-    parser.add_argument("--socket", metavar="PATH", help=f"control socket (default: ${SOCKET_ENV}, else the --config's, else {default_socket_path()})")
+    parser.add_argument("--socket", metavar="PATH", help=f"control socket (default: the --config's, else ${SOCKET_ENV}, else {default_socket_path()})")
     parser.add_argument("--config", metavar="FILE", help="take the socket path from this talkerd config file")
     parser.add_argument("--json", action="store_true", help="print the raw result as JSON (for scripts)")
     parser.add_argument("--timeout", metavar="SECONDS", type=_positive_float, default=DEFAULT_TIMEOUT_S, help=f"how long to wait for the reply (default {DEFAULT_TIMEOUT_S:g}; answers can take seconds)")
@@ -106,11 +106,9 @@ def _positive_float(text: str) -> float:
 
 
 def socket_path(args: argparse.Namespace) -> Path:
-    """--socket, else $TALKERD_SOCKET, else the --config file's control.socket, else the default."""
+    """--socket, else the --config file's control.socket, else $TALKERD_SOCKET, else the default."""
     if args.socket:
         return Path(args.socket)
-    if os.environ.get(SOCKET_ENV):
-        return Path(os.environ[SOCKET_ENV])
     if args.config:
         from .config import load_config  # only here: pydantic costs a moment at start-up
 
@@ -118,6 +116,8 @@ def socket_path(args: argparse.Namespace) -> Path:
             return resolve_socket_path(load_config(args.config).control.socket)
         except TalkerError as exc:
             raise UsageError(exc.message) from None
+    if os.environ.get(SOCKET_ENV):
+        return Path(os.environ[SOCKET_ENV])
     return default_socket_path()
 
 

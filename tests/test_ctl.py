@@ -171,15 +171,16 @@ def test_no_reply_in_time_exits_1_and_says_so(daemon):
     assert "no reply from talkerd within 0.5 s" in done.stderr
 
 
-def test_socket_from_environment_config_and_flag_in_that_order(daemon, sock_dir):
+def test_socket_comes_from_flag_then_config_then_environment(daemon, sock_dir):
     env = {"TALKERD_SOCKET": str(daemon.server.path)}
     assert talkerctl("status", env=env).returncode == 0
     assert talkerctl("--socket", str(sock_dir / "other.sock"), "status", env=env).returncode == 3
     config = sock_dir / "talkerd.toml"
     text = (ROOT / "configs" / "default.toml").read_text()
     config.write_text(text + f'\n[control]\nsocket = "{daemon.server.path.name}"\n')  # relative to the config
-    done = talkerctl("--config", str(config), "status", cwd=Path("/"))
+    done = talkerctl("--config", str(config), "status", cwd=Path("/"), env={"TALKERD_SOCKET": str(sock_dir / "no.sock")})
     assert done.returncode == 0, done.stderr
+    assert talkerctl("--socket", str(sock_dir / "other.sock"), "--config", str(config), "status").returncode == 3
     broken = sock_dir / "broken.toml"
     broken.write_text(text + "\n[control]\nsokcet = 1\n")
     done = talkerctl("--config", str(broken), "status")
