@@ -72,7 +72,8 @@ class VenueEntry(Section):
     answer: str = Field(min_length=1)
     """The curated answer, spoken as written when the match is confident."""
     keywords: list[str] = []
-    """Extra words that point at this entry (synonyms, product names)."""
+    """Extra words that point at this entry (product names, words visitors use). A keyword of several
+    words ("book club") matches only as that phrase."""
 
 
 class VenueConfig(Section):
@@ -83,16 +84,26 @@ class VenueConfig(Section):
     entries: list[VenueEntry] = []
     """Curated answers: the venue's frequently asked questions."""
     synonyms: dict[str, list[str]] = {}
-    """Word → words that mean the same to visitors here ("open": ["opening", "start"])."""
+    """Word or phrase → words and phrases that mean the same to visitors here ("toilet": ["loo",
+    "rest room"]). Inflections (open, opens, opening) need no synonyms."""
+    aliases: list[str] = []
+    """What visitors call the venue itself ("the shop", its name). Every question is about the venue,
+    so these words point at no entry and are left out of matching."""
 
 
 class KnowledgeConfig(Section):
     confident_score: float = Field(default=0.62, gt=0.0, le=1.0)
-    """A match at least this good is answered with the curated answer, without the LLM."""
-    weak_score: float = Field(default=0.35, gt=0.0, le=1.0)
+    """A match at least this good is answered with the curated answer, without the LLM. Above 0.6, a
+    question with half or more of its weight in words the knowledge has never seen is never confident."""
+    weak_score: float = Field(default=0.40, gt=0.0, le=1.0)
     """A venue match at least this good (but not confident) is handed to the LLM with its facts."""
     facts_for_llm: int = Field(default=3, ge=1, le=20)
     """How many matched facts and entries the LLM sees for a weak match."""
+    venue_cues: list[str] = []
+    """Extra words that mark a question as being about the venue (besides the built-in table and the
+    entries' topics and keywords), so that it gets the honest "I don't know" rather than chat."""
+    max_words: int = Field(default=60, ge=4, le=1000)
+    """Only the first this many words of a question are matched (bounds the work on very long input)."""
 
 
 class AudioConfig(Section):

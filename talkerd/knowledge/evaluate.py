@@ -1,0 +1,112 @@
+"""A labelled question set and how well the venue knowledge routes it (tools/knowledge_accuracy.py).
+
+The set is a TOML file: ``min_accuracy`` and a ``[[question]]`` table per question with ``text``,
+``kind`` (curated, facts, unknown, smalltalk), optional ``topic`` and ``style``. A question is right
+when the kind matches and, where a topic is given, the topic matches too.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RequestError
+from .matcher import Match, MatchKind, VenueKnowledge
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+@dataclass(frozen=True)
+class LabelledQuestion:
+    text: str
+    """What the visitor said or typed."""
+    kind: MatchKind
+    """The route expected."""
+    topic: str | None = None
+    """The entry expected to answer; None when any (or none) will do."""
+    style: str = ""
+    """How it is phrased (rephrased, asr, typo, out, smalltalk), for the per-style figures."""
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    questions: tuple[LabelledQuestion, ...]
+    """The labelled questions, in file order."""
+    min_accuracy: float
+    """The accuracy the venue knowledge must reach on them."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    question: LabelledQuestion
+    """The labelled question."""
+    match: Match
+    """What the venue knowledge decided."""
+
+    @property
+    def correct(self) -> bool:
+        expected = self.question
+        return self.match.kind is expected.kind and (expected.topic is None or self.match.topic == expected.topic)
+
+    @property
+    def false_confident(self) -> bool:
+        """A curated answer to a question the knowledge does not cover: the worst failure."""
+        return self.match.kind is MatchKind.CURATED and self.question.kind is MatchKind.UNKNOWN
+
+
+def _fail(path: Path, where: str, problem: str) -> RequestError:
+    return RequestError(f"{path}: {where}: {problem}", code="bad_question_set")
+
+
+def load_questions(path: str | Path) -> QuestionSet:
+    """Read a question set; raise ``RequestError`` naming the file and the question on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise _fail(path, "file", "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, "file", f"not valid TOML: {exc}") from None
+    rows = data.get("question")
+    if not isinstance(rows, list) or not rows:
+        raise _fail(path, "question", "expected one or more [[question]] tables")
+    kinds = {kind.value: kind for kind in MatchKind}
+    questions = []
+    for number, row in enumerate(rows, start=1):
+        where = f"question {number}"
+        unknown_keys = set(row) - {"text", "kind", "topic", "style"}
+        if unknown_keys:
+            raise _fail(path, where, f"unknown key {sorted(unknown_keys)[0]!r}")
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise _fail(path, where, "text: expected a non-empty string")
+        if row.get("kind") not in kinds:
+            raise _fail(path, where, f"kind: expected one of {sorted(kinds)}, got {row.get('kind')!r}")
+        questions.append(LabelledQuestion(row["text"], kinds[row["kind"]], row.get("topic"), row.get("style", "")))
+    minimum = data.get("min_accuracy", 0.0)
+    if not isinstance(minimum, (int, float)) or not 0.0 <= minimum <= 1.0:
+        raise _fail(path, "min_accuracy", f"expected a number from 0 to 1, got {minimum!r}")
+    return QuestionSet(tuple(questions), float(minimum))
+
+
+def evaluate(knowledge: VenueKnowledge, questions: Sequence[LabelledQuestion]) -> list[Outcome]:
+    return [Outcome(q, knowledge.match(q.text)) for q in questions]
+
+
+def accuracy(outcomes: Sequence[Outcome]) -> float:
+    return sum(o.correct for o in outcomes) / len(outcomes) if outcomes else 0.0
+
+
+def match_times_us(knowledge: VenueKnowledge, questions: Sequence[LabelledQuestion], rounds: int) -> list[float]:
+    """Per-call wall time of ``match`` in microseconds, every question ``rounds`` times."""
+    times = []
+    for _ in range(rounds):
+        for q in questions:
+            begin = time.perf_counter()
+            knowledge.match(q.text)
+            times.append((time.perf_counter() - begin) * 1e6)
+    return times

@@ -1,0 +1,139 @@
+"""The visitor's question → how to answer it: curated, from facts via the LLM, "I don't know", or chat.
+
+Decision, in order (``cues`` documents the small-talk and venue-cue tables):
+
+1. no words at all (empty, only punctuation)                   → UNKNOWN, the persona's unknown answer
+2. only small talk                                             → SMALLTALK (the LLM chats)
+3. the best entry scores ≥ ``knowledge.confident_score``       → CURATED, that entry's answer as written
+4. an entry or fact line scores ≥ ``knowledge.weak_score``     → FACTS, the best few answers and fact lines
+5. a venue cue is present                                      → UNKNOWN, the persona's unknown answer
+6. anything else                                               → SMALLTALK
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from ..config import KnowledgeConfig, VenueConfig
+from .cues import strip_small_talk, venue_cues
+from .index import Analyzer, Document, Term, TermIndex
+from .text import words
+
+log = logging.getLogger(__name__)
+
+
+class MatchKind(str, enum.Enum):
+    """How a question is answered."""
+
+    CURATED = "curated"
+    FACTS = "facts"
+    UNKNOWN = "unknown"
+    SMALLTALK = "smalltalk"
+
+
+@dataclass(frozen=True)
+class Match:
+    """The knowledge stage's verdict on one question."""
+
+    kind: MatchKind
+    score: float
+    """The best entry's (or, for FACTS, entry's or fact line's) score, 0..1."""
+    answer: str | None
+    """The curated answer (CURATED) or the persona's unknown answer (UNKNOWN); None otherwise."""
+    facts: tuple[str, ...]
+    """For FACTS: the best entries' answers and fact lines, best first, for the LLM's prompt."""
+    topic: str | None
+    """The best entry's topic (CURATED, and FACTS when an entry matched at least weakly)."""
+    reason: str = ""
+    """Why, in a few words, for the log and the accuracy tool."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    score: float
+    text: str
+    topic: str | None
+
+
+class VenueKnowledge:
+    """The venue's entries and facts, indexed once; ``match`` is then a few set operations per entry."""
+
+    def __init__(self, venue: VenueConfig, knowledge: KnowledgeConfig, unknown_answer: str) -> None:
+        self._config = knowledge
+        self._unknown_answer = unknown_answer
+        keyword_phrases = [k for entry in venue.entries for k in entry.keywords if len(k.split()) > 1]
+        analyzer = Analyzer(venue.synonyms, venue.aliases, knowledge.max_words, keyword_phrases)
+        self._entries = venue.entries
+        documents = [self._entry_document(analyzer, entry) for entry in venue.entries]
+        documents += [Document(frozenset(analyzer.terms(fact)), frozenset(), ()) for fact in venue.facts]
+        self._facts = venue.facts
+        self._index = TermIndex(analyzer, documents, self._surface_words(venue, knowledge.max_words))
+        cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
+        self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
+        log.debug("venue knowledge: %d entries, %d facts, %d terms", len(venue.entries), len(venue.facts),
+                  len(self._index.vocabulary))
+
+    @staticmethod
+    def _entry_document(analyzer: Analyzer, entry) -> Document:
+        questions = tuple(frozenset(analyzer.terms(q)) for q in entry.questions)
+        strong = frozenset().union(*questions, analyzer.terms(entry.topic), *(analyzer.terms(k) for k in entry.keywords))
+        return Document(strong, frozenset(analyzer.terms(entry.answer)) - strong, questions)
+
+    @staticmethod
+    def _surface_words(venue: VenueConfig, max_words: int) -> set[str]:
+        """Every word the venue knowledge is written in: what a typo may be corrected to."""
+        texts = list(venue.facts) + [t for group in venue.synonyms.items() for t in (group[0], *group[1])]
+        for entry in venue.entries:
+            texts += [entry.topic, entry.answer, *entry.questions, *entry.keywords]
+        return {w for text in texts for w in words(text, max_words)}
+
+    def match(self, question: str) -> Match:
+        """Decide how to answer ``question`` (recognised or typed text, any case or punctuation)."""
+        plain = words(question, self._config.max_words)
+        if not plain:
+            return self._unknown(0.0, "no words in the question")
+        rest, small_talk = strip_small_talk(" ".join(plain))
+        terms = self._index.query(rest.split())
+        if not terms and small_talk:
+            return Match(MatchKind.SMALLTALK, 0.0, None, (), None, "small talk: " + ", ".join(small_talk))
+        candidates = self._rank(terms)
+        best_entry = next((c for c in candidates if c.topic is not None), None)
+        if best_entry is not None and best_entry.score >= self._config.confident_score:
+            return Match(MatchKind.CURATED, best_entry.score, best_entry.text, (), best_entry.topic, "confident match")
+        if candidates and candidates[0].score >= self._config.weak_score:
+            return self._facts_match(candidates, best_entry)
+        best = candidates[0].score if candidates else 0.0
+        cues = venue_cues(rest) + (("venue words",) if self._cue_terms.intersection(t.text for t in terms) else ())
+        if cues:
+            return self._unknown(best, "venue question (" + ", ".join(cues) + ") not in the knowledge")
+        return Match(MatchKind.SMALLTALK, best, None, (), None, "no venue cue")
+
+    def _rank(self, terms: list[Term]) -> list[_Candidate]:
+        """Entries' answers and fact lines by score, best first (entries before facts on a tie)."""
+        documents = self._index.documents
+        candidates = [
+            _Candidate(self._index.score(terms, documents[i]), entry.answer, entry.topic)
+            for i, entry in enumerate(self._entries)
+        ]
+        offset = len(self._entries)
+        candidates += [
+            _Candidate(self._index.score(terms, documents[offset + i]), fact, None) for i, fact in enumerate(self._facts)
+        ]
+        candidates = [c for c in candidates if c.score > 0.0]
+        candidates.sort(key=lambda c: (-c.score, c.topic is None))
+        return candidates
+
+    def _facts_match(self, candidates: list[_Candidate], best_entry: _Candidate | None) -> Match:
+        facts: list[str] = []
+        for candidate in candidates:
+            if candidate.text not in facts:
+                facts.append(candidate.text)
+            if len(facts) == self._config.facts_for_llm:
+                break
+        weak = self._config.weak_score
+        topic = best_entry.topic if best_entry is not None and best_entry.score >= weak else None
+        return Match(MatchKind.FACTS, candidates[0].score, None, tuple(facts), topic, "weak match")
+
+    def _unknown(self, score: float, reason: str) -> Match:
+        return Match(MatchKind.UNKNOWN, score, self._unknown_answer, (), None, reason)
