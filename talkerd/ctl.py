@@ -33,7 +33,7 @@ def _text(words: list[str]) -> str:
     return text
 
 
-def _params_status(args: argparse.Namespace) -> dict:
+def _no_params(args: argparse.Namespace) -> dict:
     return {}
 
 
@@ -63,11 +63,11 @@ def _params_call(args: argparse.Namespace) -> dict:
 
 # command → (method it calls, how it builds the params, help)
 COMMANDS = {
-    "status": ("status", _params_status, "show the daemon's state, components, turns and latencies"),
+    "status": ("status", _no_params, "show the daemon's state, components, turns and latencies"),
     "ask": ("ask", _params_text, "ask a question as if typed; prints the answer once it has been spoken"),
     "say": ("say", _params_text, "speak the given text as it is"),
     "play": ("play", _params_play, "play a WAV file (the daemon's user must be able to read it)"),
-    "reload": ("reload", _params_status, "re-read the venue knowledge and persona from the config (like SIGHUP)"),
+    "reload": ("reload", _no_params, "re-read the venue knowledge and persona from the config (like SIGHUP)"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
 
