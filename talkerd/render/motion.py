@@ -19,7 +19,7 @@ ATTACK_MS = (30.0, 12.0, 30.0, 30.0)
 """Time constants while a channel rises (MOUTH_CHANNELS order). A vowel must open within about a
 frame to stay in sync with the sound; the lips must *meet* within one frame, or a p, b or m held for a
 single frame would never look closed."""
-RELEASE_MS = (60.0, 40.0, 60.0, 60.0)
+RELEASE_MS = (60.0, 15.0, 60.0, 60.0)
 """Time constants while a channel falls: closing a little slower reads as co-articulation; lips part
 fast again at a plosive's release."""
 MAX_DT_S = 0.1
