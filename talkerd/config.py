@@ -75,6 +75,25 @@ class VenueEntry(Section):
     """Extra words that point at this entry (product names, words visitors use). A keyword of several
     words ("book club") matches only as that phrase."""
 
+    @field_validator("topic", "answer")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("questions", "keywords")
+    @classmethod
+    def _items_not_blank(cls, value: list[str]) -> list[str]:
+        return _no_blank_items(value)
+
+
+def _no_blank_items(values: list[str]) -> list[str]:
+    blank = [i for i, v in enumerate(values) if not v.strip()]
+    if blank:
+        raise ValueError(f"item {blank[0]} is blank")
+    return [v.strip() for v in values]
+
 
 class VenueConfig(Section):
     name: str = Field(min_length=1)
@@ -90,6 +109,24 @@ class VenueConfig(Section):
     """What visitors call the venue itself ("the shop", its name). Every question is about the venue,
     so these words point at no entry and are left out of matching."""
 
+    @field_validator("facts", "aliases")
+    @classmethod
+    def _items_not_blank(cls, value: list[str]) -> list[str]:
+        return _no_blank_items(value)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _one_meaning_per_phrase(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        owner: dict[str, str] = {}
+        for key, phrases in value.items():
+            for phrase in (key, *_no_blank_items(phrases)):
+                folded = " ".join(phrase.lower().split())
+                if not folded:
+                    raise ValueError("a blank word is listed")
+                if owner.setdefault(folded, key) != key:
+                    raise ValueError(f"{phrase!r} is listed under both {owner[folded]!r} and {key!r}")
+        return value
+
 
 class KnowledgeConfig(Section):
     confident_score: float = Field(default=0.62, gt=0.0, le=1.0)
@@ -97,6 +134,14 @@ class KnowledgeConfig(Section):
     question with half or more of its weight in words the knowledge has never seen is never confident."""
     weak_score: float = Field(default=0.40, gt=0.0, le=1.0)
     """A venue match at least this good (but not confident) is handed to the LLM with its facts."""
+
+    @field_validator("weak_score")
+    @classmethod
+    def _weak_below_confident(cls, value: float, info: ValidationInfo) -> float:
+        confident = info.data.get("confident_score")
+        if confident is not None and value > confident:
+            raise ValueError(f"must not exceed knowledge.confident_score ({confident})")
+        return value
     facts_for_llm: int = Field(default=3, ge=1, le=20)
     """How many matched facts and entries the LLM sees for a weak match."""
     venue_cues: list[str] = []

@@ -15,7 +15,7 @@ from ..errors import RequestError
 from .matcher import Match, MatchKind, VenueKnowledge
 
 try:  # Python 3.11+
-    import tomllib
+    import tomllib  # novermin (Python 3.11+; tomli below for 3.10)
 except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
     import tomli as tomllib  # type: ignore[no-redef]
 

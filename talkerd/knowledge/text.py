@@ -58,7 +58,7 @@ STOP_WORDS = frozenset(
     today tonight tomorrow now currently week yesterday soon later usually normally
     exactly precisely anywhere somewhere everywhere guys folks near nearby nearest around
     price prices cost costs own grab available possible facility facilities customer customers
-    anybody anyone someone somebody everyone everybody nobody
+    anybody anyone someone somebody everyone everybody nobody yet already take takes taking took
     any some anything something thing things one ones bit lot lots much many more most
     s t d ll re ve m
     """.split()

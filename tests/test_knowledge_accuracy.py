@@ -1,0 +1,126 @@
+"""Accuracy of the venue knowledge on the labelled question sets (tests/data), and the accuracy tool.
+
+The sets hold rephrasings of the curated entries, recogniser-style and misspelt questions, questions
+only the fact lines answer, venue questions the knowledge does not cover, and small talk. The
+required accuracy is written in each set (``min_accuracy``); whatever the accuracy, a venue question
+the knowledge does not cover must never get a curated answer.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from talkerd.config import load_config
+from talkerd.errors import ExitCode
+from talkerd.knowledge import MatchKind, VenueKnowledge
+from talkerd.knowledge.evaluate import accuracy, evaluate, load_questions
+from tests.conftest import DEFAULT_CONFIG, ROOT
+
+DATA = ROOT / "tests" / "data"
+SETS = [DATA / "venue_questions.toml", DATA / "venue_questions_heldout.toml"]
+TOOL = ROOT / "tools" / "knowledge_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    config = load_config(DEFAULT_CONFIG)
+    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
+
+
+def test_the_main_set_is_big_and_varied_enough():
+    questions = load_questions(SETS[0]).questions
+    assert len(questions) >= 30
+    assert {q.kind for q in questions} == set(MatchKind)
+    assert {"rephrased", "asr", "typo", "out", "smalltalk"} <= {q.style for q in questions}
+    config = load_config(DEFAULT_CONFIG)
+    entry_questions = {q.lower().strip("?!. ") for e in config.venue.entries for q in e.questions}
+    copies = [q.text for q in questions if q.text.lower().strip("?!. ") in entry_questions]
+    assert copies == [], "the set must rephrase the entries, not copy them"
+    topics = {e.topic for e in config.venue.entries}
+    assert {q.topic for q in questions if q.topic} <= topics
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.stem)
+def test_accuracy_reaches_the_documented_minimum(knowledge, path):
+    question_set = load_questions(path)
+    outcomes = evaluate(knowledge, question_set.questions)
+    wrong = [(o.question.text, o.question.kind.value, o.match.kind.value, o.match.topic) for o in outcomes if not o.correct]
+    assert accuracy(outcomes) >= question_set.min_accuracy, wrong
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.stem)
+def test_no_uncovered_venue_question_gets_a_curated_answer(knowledge, path):
+    outcomes = evaluate(knowledge, load_questions(path).questions)
+    uncovered = [o for o in outcomes if o.question.kind is MatchKind.UNKNOWN]
+    assert len(uncovered) >= 9
+    assert [o.question.text for o in uncovered if o.match.kind is MatchKind.CURATED] == []
+
+
+def test_small_talk_never_gets_a_curated_or_unknown_answer(knowledge):
+    for path in SETS:
+        for outcome in evaluate(knowledge, load_questions(path).questions):
+            if outcome.question.kind is MatchKind.SMALLTALK:
+                assert outcome.match.kind is MatchKind.SMALLTALK, outcome.question.text
+
+
+def _tool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_the_tool_prints_the_table_and_the_accuracy_by_kind(tmp_path):
+    figures = tmp_path / "figures.json"
+    result = _tool(str(DEFAULT_CONFIG), str(SETS[0]), "--json", str(figures))
+    assert result.returncode == ExitCode.OK, result.stderr
+    questions = load_questions(SETS[0]).questions
+    table_rows = [line for line in result.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert len(table_rows) == len(questions)
+    assert "accuracy by expected kind" in result.stdout
+    for kind in MatchKind:
+        assert f"  {kind.value}" in result.stdout
+    assert "false confident answers to uncovered venue questions: 0" in result.stdout
+    data = json.loads(figures.read_text())
+    assert data["accuracy"] >= data["required"]
+    assert sum(group["total"] for group in data["by_kind"].values()) == len(questions)
+    assert data["match_time"]["mean_us"] > 0
+
+
+def test_the_tool_fails_when_the_accuracy_is_below_the_minimum(tmp_path):
+    strict = tmp_path / "strict.toml"
+    strict.write_text('min_accuracy = 1.0\n[[question]]\ntext = "where are the toilets"\nkind = "smalltalk"\n')
+    result = _tool(str(DEFAULT_CONFIG), str(strict))
+    assert result.returncode == ExitCode.FAILURE
+    assert "0/1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ('[[question]]\ntext = "hi"\nkind = "chat"\n', "question 1: kind"),
+        ('[[question]]\ntext = ""\nkind = "smalltalk"\n', "question 1: text"),
+        ('[[question]]\ntext = "hi"\nkind = "smalltalk"\nanswer = "x"\n', "question 1: unknown key 'answer'"),
+        ('min_accuracy = 2\n[[question]]\ntext = "hi"\nkind = "smalltalk"\n', "min_accuracy"),
+        ("question = 3\n", "[[question]]"),
+        ("[[question]\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_question_set_is_named_with_usage_exit_code(tmp_path, content, named):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(content)
+    result = _tool(str(DEFAULT_CONFIG), str(bad))
+    assert result.returncode == ExitCode.USAGE
+    assert str(bad) in result.stderr and named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_config_gives_the_config_exit_code(tmp_path):
+    broken = tmp_path / "talkerd.toml"
+    broken.write_text(DEFAULT_CONFIG.read_text().replace("confident_score = 0.62", "confident_score = 7"))
+    result = _tool(str(broken), str(SETS[0]))
+    assert result.returncode == ExitCode.CONFIG
+    assert "knowledge.confident_score" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = _tool(str(tmp_path / "nope.toml"), str(SETS[0]))
+    assert missing.returncode == ExitCode.CONFIG
