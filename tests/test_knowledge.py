@@ -223,3 +223,11 @@ def test_bad_knowledge_config_names_the_field(tmp_path, replace, by, named):
         load_config(bad)
     assert named in caught.value.message
     assert caught.value.exit_code == ExitCode.CONFIG
+
+
+def test_the_kiosk_profile_ships_the_same_venue_knowledge(config):
+    # Both shipped profiles describe the example venue; a kiosk answering differently from the
+    # development machine would make every accuracy figure here meaningless for it.
+    kiosk = load_config(DEFAULT_CONFIG.parent / "jetson-agx-orin-32gb.toml")
+    assert kiosk.venue == config.venue
+    assert kiosk.knowledge == config.knowledge
