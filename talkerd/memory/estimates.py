@@ -44,11 +44,18 @@ VOSK_FACTOR = 2.05
 ORT_SESSION_MB = 13.0
 """An ONNX Runtime CPU session's own memory beyond its weights (Silero VAD: 14.6 MiB for 1.3 MiB)."""
 
-RENDER_FIXED_MB = 14.6
-"""OpenCV HighGUI with Qt's xcb platform plug-in, fonts and the window."""
-RENDER_FRAMES = 4.0
-"""Frame-sized buffers resident while drawing: the renderer's own frames plus Qt's converted image
-and backing store. Fitted from 25.3 MiB at 1280×720 and 38.6 MiB at 1920×1080."""
+KNOWLEDGE_FIXED_MB = 1.5
+"""The venue index's tables and the matcher (2 MiB measured for the default venue's 31 entries)."""
+KNOWLEDGE_MB_PER_ENTRY = 0.02
+"""Per curated entry or fact line: its questions, keywords and index rows."""
+
+RENDER_FIXED_MB = 18.8
+"""OpenCV HighGUI with Qt's xcb platform plug-in, fonts, the window and the avatar's small parts."""
+RENDER_FRAMES = 10.7
+"""Frame-sized buffers resident while the default avatar draws: its pre-painted layers, the frame
+it draws into, and Qt's converted image and backing store. Fitted from the real renderer drawing a
+second of frames into a window on Xvfb: 25.8, 47.0 and 82.2 MiB at 640×360, 1280×720 and
+1920×1080 (the fit is exact to 0.1 MiB at all three)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,7 @@ def renderer_estimate(config: Config) -> Estimate:
     render = config.render
     frame_mb = render.width * render.height * 3 / MIB
     planned = RENDER_FIXED_MB + RENDER_FRAMES * frame_mb
-    detail = (f"{RENDER_FRAMES:.0f} frames of {render.width}×{render.height}×3 ({frame_mb:.1f} MB each) + "
+    detail = (f"{RENDER_FRAMES:.1f} frame buffers of {render.width}×{render.height}×3 ({frame_mb:.1f} MB each) + "
               f"OpenCV/Qt {RENDER_FIXED_MB:.0f} MB")
     return Estimate("renderer", planned, detail)
 
@@ -172,6 +179,14 @@ def _tensorrt_sidecars(engines_cfg: EnginesConfig, name: str, onnx_sha256: str) 
 
     sidecars = [read_sidecar(path) for path in engine_files(engines_cfg.build_dir, name)]
     return [s for s in sidecars if s is not None and s.onnx_sha256 == onnx_sha256]
+
+
+def engines_estimate(component: str, engines_cfg: EnginesConfig, names: list[str]) -> tuple[Estimate, bool]:
+    """One component made of engines (the TTS's text and audio parts): (estimate, any on TensorRT)."""
+    parts = [engine_estimate(engines_cfg, name) for name in dict.fromkeys(names)]  # one engine named twice loads once
+    detail = " + ".join(f"{name} {e.planned_mb:.0f} MB ({e.detail})" for name, (e, _) in zip(dict.fromkeys(names), parts))
+    note = "; ".join(e.note for e, _ in parts if e.note)
+    return Estimate(component, sum(e.planned_mb for e, _ in parts), detail, note), any(t for _, t in parts)
 
 
 def engine_estimate(engines_cfg: EnginesConfig, name: str) -> tuple[Estimate, bool]:
@@ -200,10 +215,10 @@ def engine_estimate(engines_cfg: EnginesConfig, name: str) -> tuple[Estimate, bo
                 note = (f"{name}: a fallback to ONNX Runtime during a turn would add up to "
                         f"{manifest.memory_mb} MB")
             return Estimate(name, weights + device, detail, note), True
-    return Estimate(name, float(manifest.memory_mb), f"ONNX Runtime, manifest memory_mb {manifest.memory_mb}"), False
+    return Estimate(name, float(manifest.memory_mb), "ONNX Runtime, from the manifest"), False
 
 
 def knowledge_estimate(config: Config) -> Estimate:
     entries = len(config.venue.entries) + len(config.venue.facts)
-    planned = 1.0 + 0.01 * entries
+    planned = KNOWLEDGE_FIXED_MB + KNOWLEDGE_MB_PER_ENTRY * entries
     return Estimate("knowledge", planned, f"{entries} venue entries and facts indexed")

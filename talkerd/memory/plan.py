@@ -101,12 +101,12 @@ def _gather(config: Config) -> _Parts:
         estimates.asr_estimate(config),
         estimates.knowledge_estimate(config),
     ]
-    names = [config.tts.text_engine, config.tts.audio_engine]
-    if config.face.source != "durations" and config.face.engine:
-        names.append(config.face.engine)
     after, tensorrt = [], False
-    for name in dict.fromkeys(names):  # one engine named twice loads once
-        estimate, on_tensorrt = estimates.engine_estimate(engines_cfg, name)
+    groups = [("tts", [config.tts.text_engine, config.tts.audio_engine])]
+    if config.face.source != "durations" and config.face.engine:
+        groups.append(("face", [config.face.engine]))
+    for component, names in groups:
+        estimate, on_tensorrt = estimates.engines_estimate(component, engines_cfg, names)
         after.append(estimate)
         tensorrt = tensorrt or on_tensorrt
     gpu = config.llm.n_gpu_layers != 0
