@@ -150,6 +150,8 @@ def test_very_long_input_is_cut_to_the_configured_words(config, knowledge):
 
 def test_unreadable_bytes_and_digits_do_not_break_matching(knowledge):
     assert knowledge.match("\x00\x01 12 34 \ufffd").kind in (MatchKind.UNKNOWN, MatchKind.SMALLTALK)
+    assert knowledge.match("a" * 1_000_000).kind is MatchKind.SMALLTALK
+    assert knowledge.match("toilet" * 100_000).kind is not MatchKind.CURATED
 
 
 def test_match_is_immutable(knowledge):

@@ -39,6 +39,8 @@ COVERAGE_SHARE = 0.8
 """Weight of coverage against precision in an entry's score."""
 MIN_CORRECTABLE = 4
 """Shorter words are never corrected: one edit turns most three-letter words into other words."""
+MAX_CORRECTABLE = 24
+"""Longer "words" are noise, not typos."""
 CORRECTION_CACHE = 4096
 """Corrections remembered (unknown words recur: names, misrecognitions)."""
 
@@ -188,7 +190,7 @@ class TermIndex:
 
     def _correct(self, word: str) -> str | None:
         """The venue's word that ``word`` is a typo of, or None when it is not one."""
-        if len(word) < MIN_CORRECTABLE or not word.isalpha() or is_stop_word(word):
+        if not MIN_CORRECTABLE <= len(word) <= MAX_CORRECTABLE or not word.isalpha() or is_stop_word(word):
             return None
         stemmed = stem(word)
         if self.knows(stemmed) or stemmed in self.analyzer.phrase_stems:

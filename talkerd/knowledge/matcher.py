@@ -90,6 +90,11 @@ class VenueKnowledge:
 
     def match(self, question: str) -> Match:
         """Decide how to answer ``question`` (recognised or typed text, any case or punctuation)."""
+        match = self._decide(question)
+        log.debug("knowledge: %s (%.2f, %s): %s", match.kind.value, match.score, match.topic, match.reason)
+        return match
+
+    def _decide(self, question: str) -> Match:
         plain = words(question, self._config.max_words)
         if not plain:
             return self._unknown(0.0, "no words in the question")

@@ -12,6 +12,9 @@ import unicodedata
 _WORD = re.compile(r"[a-z0-9]+")
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['\u2019\u2018`](?=[a-z])")
 
+MAX_WORD_CHARS = 32
+"""Characters looked at per allowed word: a question is cut before any work is done on it."""
+
 CONTRACTIONS: dict[str, tuple[str, ...]] = {
     "whats": ("what", "is"),
     "wheres": ("where", "is"),
@@ -92,7 +95,7 @@ IRREGULAR = {
 
 def words(text: str, max_words: int) -> list[str]:
     """Plain lower-case ASCII words of ``text``, contractions expanded, at most ``max_words`` of them."""
-    text = unicodedata.normalize("NFKD", text)
+    text = unicodedata.normalize("NFKD", text[: max_words * MAX_WORD_CHARS])
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     text = _INNER_APOSTROPHE.sub("", text)
     out: list[str] = []
