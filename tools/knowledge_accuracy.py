@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     false_confident = [o.question.text for o in outcomes if o.false_confident]
     times = sorted(match_times_us(knowledge, question_set.questions, TIMING_ROUNDS))
     timing = {
+        "median_us": round(statistics.median(times), 1),
         "mean_us": round(statistics.fmean(times), 1),
         "p95_us": round(times[int(0.95 * (len(times) - 1))], 1),
         "max_us": round(times[-1], 1),
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\noverall    {sum(o.correct for o in outcomes)}/{len(outcomes)} = {100.0 * overall:.1f} % "
           f"(required {100.0 * question_set.min_accuracy:.0f} %)")
     print(f"false confident answers to uncovered venue questions: {len(false_confident)}")
-    print(f"match time over {len(times)} calls: mean {timing['mean_us']} µs, p95 {timing['p95_us']} µs, "
-          f"max {timing['max_us']} µs")
+    print(f"match time over {len(times)} calls: median {timing['median_us']} µs, mean {timing['mean_us']} µs, "
+          f"p95 {timing['p95_us']} µs, max {timing['max_us']} µs")
     if args.json:
         figures = {
             "accuracy": overall,
