@@ -81,8 +81,9 @@ class SilenceSource:
     """No audio input: nothing to listen to (typed questions still work)."""
 
     description = "none"
+    has_audio = False
 
-    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame | None]:
         stop.wait()
         return iter(())
 
@@ -113,7 +114,9 @@ class WavSource:
         with self._lock:
             return self._pending.pop(0) if self._pending else None
 
-    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+    has_audio = True
+
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame | None]:
         silence = np.zeros(self._frame, dtype=np.int16)
         deadline = time.monotonic()
         current, end_index, position = None, 0, 0
@@ -146,7 +149,11 @@ class MicSource:
         self._on_state = on_state
         self.description = f"mic:{config.input_device}"
 
-    def frames(self, stop: threading.Event) -> Iterator[AudioFrame]:
+    has_audio = True
+
+    def frames(self, stop: threading.Event) -> Iterator[AudioFrame | None]:
+        """Frames while the device works; None once per retry while it does not (the listener stays
+        alive and its heartbeat fresh: a missing microphone is not a reason to restart the daemon)."""
         while not stop.is_set():
             try:
                 yield from self._capture(stop)
@@ -155,6 +162,7 @@ class MicSource:
                 self._on_state("unavailable", f"microphone {self._config.input_device!r}: {exc}")
                 log.debug("microphone unavailable (%s); retrying in %.0f s", exc, self._config.reconnect_s)
                 stop.wait(self._config.reconnect_s)
+                yield None
 
     def _capture(self, stop: threading.Event) -> Iterator[AudioFrame]:
         import pyaudio

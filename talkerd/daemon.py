@@ -71,6 +71,7 @@ class Daemon:
         self.control = None
         self.started_at = time.monotonic()
         self.display_reason = ""
+        self.render_loop = None
 
     # -- start-up ---------------------------------------------------------------------------------
     def _input_spec(self) -> str:
@@ -100,7 +101,7 @@ class Daemon:
         self.pipeline = Pipeline(parts, source, playout)
         playout.on_turn_end = self.pipeline.finish_turn
         self.pipeline.start()
-        for stage in ("listener", "brain", "speech", "playout"):
+        for stage in (*self.pipeline.stages, "render"):
             self.watchdog.register(stage)
             self.watchdog.heartbeat(stage)
         self.watchdog.start()
@@ -149,6 +150,7 @@ class Daemon:
             "uptime_s": round(time.monotonic() - self.started_at, 1),
             "config": str(self.options.config_path),
             "display": self.display_reason,
+            "render": self.render_loop.stats().to_dict() if self.render_loop is not None else None,
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
         }
@@ -198,6 +200,7 @@ class Daemon:
         from .control import ControlServer
         from .render import make_avatar, open_sink, RenderLoop
 
+        avatar = make_avatar(self.config.render)  # a bad portrait is a config error: before anything starts
         sink, self.display_reason = open_sink(self.options.display, self.config.render)
         log.info("display: %s", self.display_reason)
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
@@ -208,8 +211,8 @@ class Daemon:
         loader = threading.Thread(target=self._load, name="talkerd-loader", daemon=True)
         loader.start()
         threading.Thread(target=self._supervise, name="talkerd-supervisor", daemon=True).start()
-        avatar = make_avatar(self.config.render)
-        loop = RenderLoop(avatar, sink, self, self.config.render.fps)
+        self.render_loop = RenderLoop(avatar, sink, self, self.config.render.fps)
+        loop = self.render_loop
         try:
             loop.run(self.stop_event)
         finally:
@@ -223,7 +226,8 @@ class Daemon:
 
     def sample(self):
         """The render loop's mouth source: the audio clock once the pipeline runs, else rest."""
-        from .playout import REST_MOUTH, MouthSample
+        from .playout import REST_MOUTH
+        from .render.loop import MouthSample
 
         if self.pipeline is None:
             return MouthSample(REST_MOUTH, False, None)
@@ -234,6 +238,9 @@ class Daemon:
         while not self.stop_event.wait(1.0):
             if self.pipeline is None:
                 continue
-            for stage, beat in self.pipeline.stage_heartbeats().items():
+            beats = self.pipeline.stage_heartbeats()
+            if self.render_loop is not None and self.render_loop.last_frame_at is not None:
+                beats["render"] = self.render_loop.last_frame_at
+            for stage, beat in beats.items():
                 self.watchdog.heartbeat(stage, at=beat)
             self.notifier.status(self.summary())

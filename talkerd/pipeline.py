@@ -49,6 +49,7 @@ class Pipeline:
         """Maps the recognised text to the question asked; the benchmark substitutes its script."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.stages: tuple[str, ...] = ()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -58,6 +59,9 @@ class Pipeline:
             "speech": self._speak,
             "playout": lambda: self.playout.run(self._stop),
         }
+        if not self.source.has_audio:
+            del workers["listener"]
+        self.stages = tuple(workers)
         for name, target in workers.items():
             thread = threading.Thread(target=self._guard(name, target), name=f"talkerd-{name}", daemon=True)
             self._threads.append(thread)
@@ -136,7 +140,7 @@ class Pipeline:
         preroll_frames = None
         for frame in self.source.frames(self._stop):
             self.beat("listener")
-            if endpointer is None or asr is None:
+            if frame is None or endpointer is None or asr is None:
                 continue
             if preroll_frames is None:
                 preroll_frames = max(1, int(PREROLL_S / frame.duration_s))

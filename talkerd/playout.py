@@ -20,19 +20,11 @@ from .audio_in import find_device
 from .config import AudioConfig
 from .errors import ComponentUnavailable
 from .messages import MOUTH_CHANNELS, Mark, SpeechChunk, Turn
+from .render.loop import MouthSample
 
 log = logging.getLogger(__name__)
 
 REST_MOUTH = np.zeros(len(MOUTH_CHANNELS), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class MouthSample:
-    """What the face should show now."""
-
-    mouth: np.ndarray
-    speaking: bool
-    turn: Turn | None
 
 
 class PyAudioOutput:
