@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from .avatar import DefaultAvatar
 from .base import Avatar
-from .loop import LoopStats, MouthSample, MouthSource, RenderLoop, RestSource
+from .loop import LoopStats, MouthSample, MouthSource, RenderLoop, RestSource, TrackSource
 from .motion import IdleMotion, MouthSmoother
 from .portrait import PortraitAvatar, load_description
 from .sinks import DisplayModeError, NullSink, Sink, VideoSink, WindowSink, open_sink
 
 __all__ = [
     "Avatar", "DefaultAvatar", "PortraitAvatar", "load_description", "make_avatar", "hex_colour",
-    "IdleMotion", "MouthSmoother", "MouthSample", "MouthSource", "RestSource", "RenderLoop", "LoopStats",
+    "IdleMotion", "MouthSmoother", "MouthSample", "MouthSource", "RestSource", "TrackSource", "RenderLoop", "LoopStats",
     "Sink", "NullSink", "VideoSink", "WindowSink", "open_sink", "DisplayModeError",
 ]
 

@@ -50,6 +50,24 @@ class RestSource:
         return MouthSample(REST, False, None)
 
 
+class TrackSource:
+    """Plays a precomputed mouth track, one row per frame drawn (offline rendering of a known clip).
+
+    ``lead_in`` rest frames come first; ``turn``, when given, is reported while the track plays.
+    """
+
+    def __init__(self, track: np.ndarray, *, lead_in: int = 0, turn: Optional[Turn] = None) -> None:
+        self.track = np.asarray(track, dtype=np.float32).reshape(-1, len(MOUTH_CHANNELS))
+        self.lead_in, self.turn, self.frame = lead_in, turn, 0
+
+    def sample(self) -> MouthSample:
+        index = self.frame - self.lead_in
+        self.frame += 1
+        if 0 <= index < len(self.track):
+            return MouthSample(self.track[index], True, self.turn)
+        return MouthSample(REST, False, None)
+
+
 @dataclass(frozen=True)
 class LoopStats:
     """Frame pacing figures over the last minute of frames."""

@@ -33,7 +33,7 @@ from .motion import IdlePose
 from .paint import fill_poly, polyline
 
 try:  # Python 3.11+
-    import tomllib
+    import tomllib  # novermin (Python 3.11+; tomli below for 3.10)
 except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
     import tomli as tomllib  # type: ignore[no-redef]
 
