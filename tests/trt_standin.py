@@ -173,6 +173,12 @@ def init() -> None:
     pass
 
 
+def mem_get_info():
+    """(free, total) device memory in bytes."""
+    total = Device(0).total_memory()
+    return total - sum(block.size for block in GPU.memory.values()), total
+
+
 # --- tensorrt ------------------------------------------------------------------------------------------
 
 class TensorIOMode(enum.Enum):
@@ -465,7 +471,7 @@ def install(monkeypatch, *, version: str = "10.3.0", capability=(8, 7)) -> Gpu:
         setattr(trt, name, getattr(me, name))
     trt.__version__ = version
     driver = types.ModuleType("pycuda.driver")
-    for name in ("init", "Device", "Stream", "pagelocked_empty", "mem_alloc", "memcpy_htod_async",
+    for name in ("init", "mem_get_info", "Device", "Stream", "pagelocked_empty", "mem_alloc", "memcpy_htod_async",
                  "memcpy_dtoh_async"):
         setattr(driver, name, getattr(me, name))
     driver.Error = CudaError

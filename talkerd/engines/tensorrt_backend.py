@@ -42,7 +42,8 @@ def import_tensorrt():
     try:
         import pycuda.driver as cuda
     except ImportError as exc:
-        raise EngineError(f"pycuda is not available ({exc}); on JetPack install python3-pycuda") from None
+        raise EngineError(f"pycuda is not available ({exc}); on JetPack: pip install pycuda "
+                          "(it builds against JetPack's CUDA toolkit)") from None
     return trt, cuda
 
 
