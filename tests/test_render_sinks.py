@@ -109,9 +109,10 @@ def test_probe_sees_a_server_that_refuses_the_connection(tmp_path):
     assert not status.usable and "No protocol specified" in status.reason
 
 
-def test_probe_accepts_the_test_x_server(needs_display):
+def test_probe_accepts_the_test_x_server_and_reads_its_screen_size(needs_display):
     status = probe_display()
     assert status.usable, status.reason
+    assert status.screen == (1280, 720)  # scripts/with-test-services.sh: Xvfb -screen 0 1280x720x24
 
 
 def test_unknown_mode_and_bad_video_path_are_clear_errors(tmp_path):

@@ -160,3 +160,24 @@ def test_portrait_mouth_and_eyes_move_on_screen(window, screenshot, portrait_des
     for (x, y, w, h), lid in zip(avatar.eye_boxes, avatar.lid_colours):
         assert luminance(rest[y + h // 2 : y + h // 2 + 1, x + w // 2 : x + w // 2 + 1]).item() < 60  # the drawn pupil
         assert np.abs(blink[y + h // 2, x + w // 2].astype(int) - lid).max() <= 6
+
+
+def test_a_smaller_frame_is_scaled_to_cover_the_whole_screen(needs_display, screenshot):
+    import cv2
+
+    sink = WindowSink((640, 360), fullscreen=True)
+    try:
+        avatar = DefaultAvatar(640, 360)
+        frame = avatar.draw(0.0, np.array([1.0, 0, 0, 0]))
+        expected = cv2.resize(frame, SIZE, interpolation=cv2.INTER_LINEAR)
+        x, y, w, h = avatar.mouth_box
+        shot = None
+        for _ in range(30):
+            sink.show(frame)
+            shot = screenshot()
+            if np.abs(shot.astype(int) - expected).mean() < 4:
+                break
+        assert np.abs(shot.astype(int) - expected).mean() < 4  # the whole screen, not a 640x360 corner
+        assert dark_fraction(shot, (2 * x, 2 * y, 2 * w, 2 * h)) > 0.08
+    finally:
+        sink.close()

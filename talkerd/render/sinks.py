@@ -77,13 +77,17 @@ class WindowSink:
         import cv2
 
         self._cv2, self.title, self.size = cv2, title, size
+        # Fullscreen covers the whole screen even without a window manager: the window is sized to
+        # the screen and HighGUI scales the frame into it (keeping its aspect ratio).
+        window = status.screen if fullscreen and status.screen else size
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
         if fullscreen:
             cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
         cv2.moveWindow(title, 0, 0)
-        cv2.resizeWindow(title, size[0], size[1])
+        cv2.resizeWindow(title, window[0], window[1])
         cv2.waitKey(1)
-        self.description = f"window on {status.display} ({size[0]}x{size[1]}{', fullscreen' if fullscreen else ''})"
+        self.description = (f"window on {status.display} ({window[0]}x{window[1]}"
+                            f"{', fullscreen' if fullscreen else ''}, frames {size[0]}x{size[1]})")
 
     def show(self, frame: np.ndarray) -> None:
         self._cv2.imshow(self.title, frame)

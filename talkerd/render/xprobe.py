@@ -30,6 +30,8 @@ class DisplayStatus:
     """The DISPLAY value probed ('' when unset)."""
     reason: str
     """Why it is or is not usable, for logs and status."""
+    screen: tuple[int, int] | None = None
+    """Width and height in pixels of the display's first screen, when it answered."""
 
 
 def _pad(data: bytes) -> bytes:
@@ -92,6 +94,18 @@ def _recv(sock: socket.socket, size: int) -> bytes:
     return data
 
 
+def _first_screen(body: bytes) -> tuple[int, int] | None:
+    """Width and height of screen 0 from the body of a successful X11 setup reply."""
+    try:
+        (vendor_len,) = struct.unpack_from("<H", body, 16)
+        formats = body[21]
+        offset = 32 + vendor_len + (-vendor_len % 4) + 8 * formats
+        width, height = struct.unpack_from("<HH", body, offset + 20)
+    except (struct.error, IndexError):
+        return None
+    return (width, height)
+
+
 def probe_display(display: str | None = None) -> DisplayStatus:
     """Check that the X server named by ``display`` (default: ``$DISPLAY``) accepts a connection."""
     display = os.environ.get("DISPLAY", "") if display is None else display
@@ -111,10 +125,13 @@ def probe_display(display: str | None = None) -> DisplayStatus:
             if len(head) < 8:
                 return DisplayStatus(False, display, f"X server {display} closed the connection")
             status, reason_len = head[0], head[1]
-            if status == 1:
-                return DisplayStatus(True, display, f"X server {display} accepts connections")
             (extra,) = struct.unpack_from("<H", head, 6)
-            text = _recv(sock, extra * 4)[:reason_len].decode("latin-1", "replace").strip()
+            body = _recv(sock, extra * 4)
+            if status == 1:
+                screen = _first_screen(body)
+                size = f" (screen {screen[0]}x{screen[1]})" if screen else ""
+                return DisplayStatus(True, display, f"X server {display} accepts connections{size}", screen)
+            text = body[:reason_len].decode("latin-1", "replace").strip()
             return DisplayStatus(False, display, f"X server {display} refused the connection: {text or 'authentication required'}")
     except OSError as exc:
         return DisplayStatus(False, display, f"no X server answers on {display} ({exc.strerror or exc})")
