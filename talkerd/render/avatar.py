@@ -134,6 +134,8 @@ class DefaultAvatar(Avatar):
         neck_pts = px([[-56, 120], [56, 120], [60, 230], [74, 272], [-74, 272], [-60, 230]])
         neck = mask_of(shape, lambda c: fill_poly(c, neck_pts, 255))
         lay(canvas, neck, np.array(p.skin, np.float32) * 0.9)
+        rounded = cv2.distanceTransform((neck > 0.5).astype(np.uint8), cv2.DIST_L2, 5) / (22 * u)
+        shade(canvas, 1.0 - 0.14 * (1.0 - np.clip(rounded, 0, 1)) * neck)  # a round neck, not a flat strip
         chin_shadow = blur(mask_of(shape, lambda c: ellipse(c, px([0, 168])[0], (80 * u, 46 * u), 255)), 10 * u)
         shade(canvas, 1.0 - 0.35 * chin_shadow * neck)
         outline = px(_shoulders(bottom))
@@ -145,8 +147,8 @@ class DefaultAvatar(Avatar):
             shine = blur(mask_of(shape, lambda c: ellipse(c, px([side * 220, 310])[0], (110 * u, 40 * u), 255, side * 12)), 25 * u)
             lay(sweater, shine, np.minimum(np.asarray(SWEATER, np.float32) * 1.35, 255), 0.5)
         lay(canvas, body, sweater)
-        collar_pts = px([[-78, 262], [-40, 290], [0, 297], [40, 290], [78, 262]])
-        collar = mask_of(shape, lambda c: polyline(c, collar_pts, 255, 13 * u))
+        collar_pts = px(_smooth([[-84, 258], [-60, 284], [0, 300], [60, 284], [84, 258]]))
+        collar = blur(mask_of(shape, lambda c: polyline(c, collar_pts, 255, 12 * u)), 1.0 * u)
         lay(canvas, collar * body, COLLAR)
         alpha = np.maximum(neck, body)
         return Sprite.from_float(canvas, alpha), at
@@ -183,9 +185,12 @@ class DefaultAvatar(Avatar):
         fringe_shadow = np.roll(blur(fringe_mask, 8 * u), int(10 * u), axis=0)
         shade(canvas, 1.0 - 0.2 * fringe_shadow * face)
         fringe_paint = hair_paint.copy()
-        strands = mask_of(shape, lambda c: [polyline(c, px([[x, -190], [x + 25, -130], [x + 40, _fringe_edge(np.array([x + 40.0]))[0]]]), 255, 2 * u)
-                                             for x in range(-140, 150, 34)])
-        shade(fringe_paint, 1.0 - 0.25 * strands)
+        # Soft, curved strand shadows and highlights sweeping with the fringe, then a blur so they
+        # read as texture rather than drawn lines.
+        shadows = blur(mask_of(shape, lambda c: self._strands(c, px, range(-150, 160, 30), 0.0)), 1.5 * u)
+        lights = blur(mask_of(shape, lambda c: self._strands(c, px, range(-135, 160, 30), 6.0)), 2.0 * u)
+        shade(fringe_paint, 1.0 - 0.3 * shadows)
+        lay(fringe_paint, lights, HAIR_SHINE, 0.35)
         lay(canvas, fringe_mask, fringe_paint)
         alpha = np.maximum(hair, face)
         return Sprite.from_float(canvas, alpha), at
@@ -202,6 +207,14 @@ class DefaultAvatar(Avatar):
             shade(skin, 1.0 - 0.25 * nostril)
         shine = blur(mask_of(shape, lambda c: ellipse(c, px([-3, 68])[0], (5 * u, 4 * u), 255)), 3 * u)
         lay(skin, shine, np.minimum(np.asarray(self.palette.skin, np.float32) * 1.12, 255), 0.6)
+
+    def _strands(self, canvas: np.ndarray, px, starts, shift: float) -> None:
+        for x in starts:
+            x = float(x) + shift
+            end = x + 45
+            tip = float(_fringe_edge(np.array([end]))[0]) - 4
+            curve = _smooth([[x - 10, -200], [x + 12, -160], [x + 32, -120], [end, tip]], rounds=3)
+            polyline(canvas, px(curve), 255, 2.2 * self.unit)
 
     def _fringe(self, shape, px) -> np.ndarray:
         u = self.unit
