@@ -170,3 +170,25 @@ def test_avatar_smooths_jumps_between_shapes():
         avatar.draw(n / 30, np.array(SHAPES["open"]))
     assert 0.3 < first[0] < 0.95  # part of the way on the first frame: no pop
     assert avatar.mouth_drawn[0] > 0.99
+
+
+def test_a_nan_mouth_is_drawn_as_rest_and_does_not_stick():
+    avatar = DefaultAvatar(320, 180, seed=1)
+    avatar.draw(0.0, np.array([np.nan, 0.0, np.nan, 0.0]))
+    assert np.all(np.isfinite(avatar.mouth_drawn))
+    for n in range(1, 10):
+        avatar.draw(n / 30, np.array(SHAPES["open"]))
+    assert avatar.mouth_drawn[0] > 0.99
+
+
+def test_make_avatar_uses_the_configured_size_seed_and_background():
+    from talkerd.config import RenderConfig
+    from talkerd.render import make_avatar
+
+    cfg = RenderConfig(width=640, height=360, seed=11, background="#102030")
+    avatar = make_avatar(cfg)
+    frame = avatar.draw(0.0, np.zeros(4))
+    assert frame.shape == (360, 640, 3)
+    assert np.abs(frame[0, 0].astype(int) - np.array([0x30, 0x20, 0x10]) * 1.25).max() <= 6  # BGR, top is lit
+    assert avatar.blink_times(0.0, 60.0) == make_avatar(cfg).blink_times(0.0, 60.0)
+    assert avatar.blink_times(0.0, 60.0) != make_avatar(cfg.model_copy(update={"seed": 12})).blink_times(0.0, 60.0)

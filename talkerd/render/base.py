@@ -32,7 +32,8 @@ class Avatar(abc.ABC):
 
     def draw(self, t: float, mouth: np.ndarray) -> np.ndarray:
         """The frame for monotonic time ``t`` (seconds) with mouth vector ``mouth`` (MOUTH_CHANNELS, 0..1)."""
-        mouth = np.asarray(mouth, dtype=np.float32).reshape(len(MOUTH_CHANNELS))
+        # A NaN from an upstream model would stick in the smoother forever: treat it as rest.
+        mouth = np.nan_to_num(np.asarray(mouth, dtype=np.float32).reshape(len(MOUTH_CHANNELS)), nan=0.0)
         if self.smoother is not None:
             mouth = self.smoother.step(t, mouth)
         else:
