@@ -1,0 +1,51 @@
+"""The running daemon's real window under Xvfb: the mouth opens while the answer is spoken and is
+closed in silence (screenshots of the whole X screen, read back pixel by pixel)."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from talkerd.render import DefaultAvatar
+
+from .daemon_harness import DaemonProcess, write_config
+from .test_render_window import opening_fraction
+
+pytestmark = pytest.mark.display
+
+
+def test_mouth_moves_with_the_answer_in_the_real_window(tmp_path, screenshot):
+    config = write_config(tmp_path)
+    process = DaemonProcess(config, "--input", "none", "--display", "window", "--output", "none")
+    try:
+        status = process.wait_ready()
+        assert "window on" in status["display"], status["display"]
+        avatar = DefaultAvatar(1280, 720)
+        avatar.draw(0.0, np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32))
+        x, y, w, h = avatar.mouth_box  # the open mouth's box, widened for the idle head motion
+        box = (x - 12, y - 12, w + 24, h + 24)
+        before = [opening_fraction(screenshot(), box) for _ in range(3)]
+        text = "Hello and welcome! Our café upstairs serves coffee, tea and cakes all day long."
+        reply = process.ctl("--json", "call", "say", json.dumps({"text": text, "wait": False}))
+        assert reply.returncode == 0, reply.stderr
+        during = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(during) < 40:
+            during.append(opening_fraction(screenshot(), box))
+            if not process.call("status")["speaking"]:
+                break
+        while process.call("status")["speaking"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.6)
+        after = [opening_fraction(screenshot(), box) for _ in range(3)]
+    finally:
+        assert process.stop() == 0, process.log()
+    # Closed, the box shows only the dark line between the lips (about 1%); open, the mouth's inside.
+    closed = 0.016
+    assert max(before) < closed, before
+    assert max(after) < closed, after
+    # While speaking the mouth is open in most shots (it closes briefly on consonants and pauses).
+    open_shots = [value for value in during if value > 2 * closed]
+    assert len(open_shots) >= len(during) / 2, during
