@@ -117,3 +117,24 @@ def test_stop_ends_the_loop_promptly_from_another_thread():
     threading.Timer(0.3, stop.set).start()
     loop.run(stop)
     assert loop.frames >= 1  # it returned: the stop was seen while waiting for a frame
+
+
+def test_opening_read_back_from_frames_follows_the_track_without_lag():
+    from talkerd.render import OpeningRecorder, TrackSource
+
+    fps = 30
+    t = np.arange(90) / fps
+    jaw = np.clip(np.sin(2 * np.pi * 1.3 * t), 0, None).astype(np.float32)  # open-close syllables
+    track = np.stack([jaw, np.zeros_like(jaw), np.zeros_like(jaw), np.zeros_like(jaw)], axis=1)
+    avatar = DefaultAvatar(640, 360)
+    recorder = OpeningRecorder(NullSink(), avatar)
+    RenderLoop(avatar, recorder, TrackSource(track), fps, pace="frames", max_frames=len(track)).run(threading.Event())
+    seen = recorder.track()
+    assert seen.shape == (90, 2) and np.all(np.diff(seen[:, 0]) >= 0)
+    opening = seen[:, 1]
+    shut = (jaw < 0.01) & (np.roll(jaw, 1) < 0.01) & (np.roll(jaw, 2) < 0.01)  # closed for 3 frames
+    assert opening[shut].max() < 0.01 and opening[jaw > 0.8].min() > 0.05
+    lags = range(-3, 4)
+    score = [np.corrcoef(np.roll(opening, -lag)[5:-5], jaw[5:-5])[0, 1] for lag in lags]
+    best = list(lags)[int(np.argmax(score))]
+    assert max(score) > 0.9 and best in (0, 1)  # at most one frame of smoothing delay
