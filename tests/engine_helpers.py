@@ -8,6 +8,8 @@ import numpy as np
 
 from talkerd.config import EnginesConfig
 
+ROOT = Path(__file__).resolve().parent.parent
+
 AFFINE_MANIFEST = """\
 name = "{name}"
 kind = "face"
@@ -84,3 +86,15 @@ def make_engines(root: Path, name: str = "affine", *, onnx_in_build_dir: bool = 
 
 def expected(x: np.ndarray) -> dict:
     return {"y": x * 2 + 1, "pos": np.array(np.nonzero(x > 0), dtype=np.int64)}
+
+
+def write_config(path: Path, cfg: EnginesConfig, *, face_engine: str | None = None) -> Path:
+    """The development config with its engines section pointing at ``cfg`` and every other path absolute."""
+    text = (ROOT / "configs" / "default.toml").read_text()
+    text = text.replace('dir = "../engines"', f'dir = "{cfg.dir}"').replace(
+        'build_dir = "../var/engines"', f'build_dir = "{cfg.build_dir}"')
+    text = text.replace('"../', f'"{ROOT}/')
+    if face_engine:
+        text = text.replace('source = "auto"', f'source = "auto"\nengine = "{face_engine}"')
+    path.write_text(text)
+    return path

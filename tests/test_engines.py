@@ -14,7 +14,7 @@ from talkerd.engines import files, load_manifest, locate_onnx, open_engine, stat
 from talkerd.errors import ConfigError, EngineError
 
 from .conftest import DEFAULT_CONFIG, MODELS, ROOT
-from .engine_helpers import AFFINE_MANIFEST, expected, make_engines
+from .engine_helpers import AFFINE_MANIFEST, expected, make_engines, write_config
 
 
 # --- ONNX Runtime on a small real ONNX ---------------------------------------------------------------
@@ -85,6 +85,19 @@ def test_config_rejects_unknown_backend_override(tmp_path):
     data["engines"]["backends"] = {"piper-joe-text": "gpu"}
     with pytest.raises(ConfigError, match=r"engines\.backends\.piper-joe-text"):
         parse_config(data, source="x.toml", base_dir=DEFAULT_CONFIG.parent)
+
+
+def test_bench_prints_a_row_per_distinct_shape(tmp_path, capsys):
+    from talkerd.engines.bench import main as bench_main
+
+    config = write_config(tmp_path / "talkerd.toml", make_engines(tmp_path))
+    assert bench_main(["--config", str(config), "--engine", "affine", "--runs", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["engine", "backend", "shape"]
+    assert [line.split()[2] for line in lines[1:]] == ["min", "opt", "max"]
+    assert all(line.startswith("affine") and "onnxruntime" in line for line in lines[1:])
+    assert bench_main(["--config", str(config), "--engine", "nope"]) == 78  # no such manifest
+    assert bench_main(["--runs", "0"]) == 2
 
 
 # --- manifests -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from . import trt_standin
 from .conftest import DEFAULT_CONFIG, ROOT
-from .engine_helpers import make_engines
+from .engine_helpers import make_engines, write_config
 
 SCRIPT = ROOT / "tools" / "jetson-acceptance"
 
@@ -52,12 +52,7 @@ def test_whole_flow_on_the_standin(tmp_path, monkeypatch, capsys):
     """Builds the small engine, checks auto picks TensorRT, compares both backends (the stand-in computes
     the same function as the ONNX), times them, and compares memory with ``talkerd plan --json``."""
     cfg = make_engines(tmp_path)
-    text = DEFAULT_CONFIG.read_text()
-    text = text.replace('dir = "../engines"', f'dir = "{cfg.dir}"').replace(
-        'build_dir = "../var/engines"', f'build_dir = "{cfg.build_dir}"')
-    text = text.replace('"../', f'"{ROOT}/').replace('source = "auto"', 'source = "auto"\nengine = "affine"')
-    config = tmp_path / "talkerd.toml"
-    config.write_text(text)
+    config = write_config(tmp_path / "talkerd.toml", cfg, face_engine="affine")
     gpu = trt_standin.install(monkeypatch)
     script = _load_script()
     with pytest.raises(SystemExit) as ended:

@@ -12,19 +12,14 @@ from talkerd.engines.build import main
 from talkerd.errors import ExitCode
 
 from . import trt_standin
-from .conftest import DEFAULT_CONFIG
-from .engine_helpers import expected, make_engines
+from .engine_helpers import expected, make_engines, write_config
 
 
 @pytest.fixture
 def setup(tmp_path):
     """A config file whose engines section points at a temporary engine folder with the affine engine."""
     cfg = make_engines(tmp_path)
-    text = DEFAULT_CONFIG.read_text()
-    text = text.replace('dir = "../engines"', f'dir = "{cfg.dir}"').replace(
-        'build_dir = "../var/engines"', f'build_dir = "{cfg.build_dir}"')
-    config = tmp_path / "talkerd.toml"
-    config.write_text(text)
+    config = write_config(tmp_path / "talkerd.toml", cfg)
     return cfg, str(config)
 
 

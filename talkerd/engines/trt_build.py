@@ -35,10 +35,12 @@ class BuildResult:
     """Wall time of the build."""
 
 
-def progress_monitor(trt, stream: TextIO = sys.stderr):
-    """An ``IProgressMonitor`` printing each builder phase with its steps; None before TensorRT 10."""
+def progress_monitor(trt, stream: Optional[TextIO] = None):
+    """An ``IProgressMonitor`` printing each builder phase with its steps (default: to stderr); None
+    before TensorRT 10."""
     if not hasattr(trt, "IProgressMonitor"):
         return None
+    stream = stream if stream is not None else sys.stderr
 
     class _Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
