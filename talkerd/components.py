@@ -90,6 +90,8 @@ def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[
     for name, loader in loaders:
         progress(name)
         setattr(parts, attribute.get(name, name), parts.load(name, loader, meter=meter))
+    if parts.face is None and parts.states["face"].state == "ok":
+        parts.set_state("face", "off", f"face.source = {config.face.source!r}, no face engine: mouth shapes from TTS durations")
     return parts
 
 
