@@ -197,6 +197,19 @@ def test_thresholds_come_from_the_config():
     assert strict.kind is MatchKind.UNKNOWN
 
 
+def test_long_answers_and_facts_are_indexed_whole():
+    # The word limit bounds a visitor's question, not the venue's own texts.
+    filler = "and we are very glad to help you with anything at all " * 20
+    venue = VenueConfig(
+        name="Harbour Museum",
+        facts=[filler + "the telescope on the roof opens at noon"],
+        entries=[VenueEntry(topic="lockers", questions=["Where can I put my bag?"], answer=filler + "lockers are by the entrance")],
+    )
+    museum = VenueKnowledge(venue, KnowledgeConfig(max_words=8), "I don't know.")
+    assert museum.match("lockers").topic == "lockers"
+    assert museum.match("telescope").kind is MatchKind.FACTS
+
+
 def test_a_venue_with_no_knowledge_still_answers_honestly():
     empty = VenueKnowledge(VenueConfig(name="Pop-up"), KnowledgeConfig(), "I don't know, sorry.")
     assert empty.match("where are the toilets").kind is MatchKind.UNKNOWN

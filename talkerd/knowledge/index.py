@@ -37,6 +37,8 @@ CORRECTED = 0.85
 """A term recognised only after correcting a typo is trusted a little less."""
 COVERAGE_SHARE = 0.8
 """Weight of coverage against precision in an entry's score."""
+KNOWLEDGE_WORDS = 100_000
+"""Word limit for the venue's own texts (a bound, not a cut: answers and facts are far shorter)."""
 MIN_CORRECTABLE = 4
 """Shorter words are never corrected: one edit turns most three-letter words into other words."""
 MAX_CORRECTABLE = 24
@@ -85,15 +87,13 @@ class Analyzer:
         self,
         synonyms: Mapping[str, Sequence[str]],
         aliases: Sequence[str],
-        max_words: int,
         phrases: Iterable[str] = (),
     ) -> None:
-        self.max_words = max_words
         self._phrases: dict[tuple[str, ...], str | None] = {}
         for phrase in phrases:  # several words that only mean the entry's topic together ("book club")
-            self._add_phrase(phrase, " ".join(stem(w) for w in words(phrase, max_words)))
+            self._add_phrase(phrase, " ".join(stem(w) for w in words(phrase, KNOWLEDGE_WORDS)))
         for key, values in synonyms.items():
-            canonical = " ".join(stem(w) for w in words(key, max_words))
+            canonical = " ".join(stem(w) for w in words(key, KNOWLEDGE_WORDS))
             for phrase in (key, *values):
                 self._add_phrase(phrase, canonical)
         for alias in aliases:
@@ -103,12 +103,13 @@ class Analyzer:
         """Every stem that is part of a synonym or alias phrase."""
 
     def _add_phrase(self, phrase: str, canonical: str | None) -> None:
-        stems = tuple(stem(w) for w in words(phrase, self.max_words))
+        stems = tuple(stem(w) for w in words(phrase, KNOWLEDGE_WORDS))
         if stems:
             self._phrases[stems] = canonical
 
     def terms(self, text: str) -> list[str]:
-        return [term for term, _ in self.terms_of(words(text, self.max_words))]
+        """Terms of the venue's own text (entries, facts): never cut short, unlike a visitor's question."""
+        return [term for term, _ in self.terms_of(words(text, KNOWLEDGE_WORDS))]
 
     def terms_of(self, plain: Sequence[str], quality: Sequence[float] | None = None) -> list[tuple[str, float]]:
         """Canonical terms of already-normalised words, longest phrase first, each with the lowest

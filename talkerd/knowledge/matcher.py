@@ -15,9 +15,9 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from ..config import KnowledgeConfig, VenueConfig
+from ..config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
-from .index import Analyzer, Document, Term, TermIndex
+from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
 from .text import words
 
 log = logging.getLogger(__name__)
@@ -63,30 +63,30 @@ class VenueKnowledge:
         self._config = knowledge
         self._unknown_answer = unknown_answer
         keyword_phrases = [k for entry in venue.entries for k in entry.keywords if len(k.split()) > 1]
-        analyzer = Analyzer(venue.synonyms, venue.aliases, knowledge.max_words, keyword_phrases)
+        analyzer = Analyzer(venue.synonyms, venue.aliases, keyword_phrases)
         self._entries = venue.entries
         documents = [self._entry_document(analyzer, entry) for entry in venue.entries]
         documents += [Document(frozenset(analyzer.terms(fact)), frozenset(), ()) for fact in venue.facts]
         self._facts = venue.facts
-        self._index = TermIndex(analyzer, documents, self._surface_words(venue, knowledge.max_words))
+        self._index = TermIndex(analyzer, documents, self._surface_words(venue))
         cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
         self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
         log.debug("venue knowledge: %d entries, %d facts, %d terms", len(venue.entries), len(venue.facts),
                   len(self._index.vocabulary))
 
     @staticmethod
-    def _entry_document(analyzer: Analyzer, entry) -> Document:
+    def _entry_document(analyzer: Analyzer, entry: VenueEntry) -> Document:
         questions = tuple(frozenset(analyzer.terms(q)) for q in entry.questions)
         strong = frozenset().union(*questions, analyzer.terms(entry.topic), *(analyzer.terms(k) for k in entry.keywords))
         return Document(strong, frozenset(analyzer.terms(entry.answer)) - strong, questions)
 
     @staticmethod
-    def _surface_words(venue: VenueConfig, max_words: int) -> set[str]:
+    def _surface_words(venue: VenueConfig) -> set[str]:
         """Every word the venue knowledge is written in: what a typo may be corrected to."""
         texts = list(venue.facts) + [t for group in venue.synonyms.items() for t in (group[0], *group[1])]
         for entry in venue.entries:
             texts += [entry.topic, entry.answer, *entry.questions, *entry.keywords]
-        return {w for text in texts for w in words(text, max_words)}
+        return {w for text in texts for w in words(text, KNOWLEDGE_WORDS)}
 
     def match(self, question: str) -> Match:
         """Decide how to answer ``question`` (recognised or typed text, any case or punctuation)."""
