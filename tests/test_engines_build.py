@@ -82,6 +82,15 @@ def test_build_then_run_on_the_standin(setup, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert "built" in out and "Building engine" not in err
     assert timing.read_bytes() == b"+timing+timing"  # the cache was read back and extended
+    assert sidecar["profile"] == {"x": [[1, 1], [1, 8], [1, 64]]}
+
+    # A new profile in the manifest: the old engine is not used, and the builder rebuilds it.
+    manifest = cfg.dir / "affine" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace("max = [1, 64]", "max = [1, 32]"))
+    assert open_engine(cfg, "affine").backend == "onnxruntime"
+    assert main(["--config", config, "--quiet"]) == ExitCode.OK
+    assert "affine: built" in capsys.readouterr().out
+    assert open_engine(cfg, "affine").backend == "tensorrt"
 
 
 def test_onnx_that_does_not_match_exits_69(setup, monkeypatch, capsys):

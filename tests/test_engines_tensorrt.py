@@ -21,7 +21,8 @@ from . import trt_standin
 from .engine_helpers import expected, make_engines
 
 
-def build_engine(cfg, *, version="10.3.0", capability="8.7", onnx_sha=None, manifest=None, data=None):
+def build_engine(cfg, *, version="10.3.0", capability="8.7", onnx_sha=None, manifest=None, data=None,
+                 precision="fp16"):
     """Write a stand-in engine file and its sidecar as talkerd-build-engine would."""
     manifest = manifest or load_manifest(cfg.dir / "affine")
     folder = cfg.build_dir / "affine"
@@ -29,7 +30,7 @@ def build_engine(cfg, *, version="10.3.0", capability="8.7", onnx_sha=None, mani
     path = folder / engine_file_name("affine", version, capability, "fp16")
     path.write_bytes(data if data is not None else trt_standin.engine_bytes("affine", manifest))
     write_sidecar(path, Sidecar(engine="affine", manifest_version="1.0.0", onnx_sha256=onnx_sha or manifest.sha256,
-                                tensorrt_version=version, compute_capability=capability, precision="fp16",
+                                tensorrt_version=version, compute_capability=capability, precision=precision,
                                 flags=["FP16"]))
     return path
 
@@ -123,6 +124,7 @@ def test_close_frees_device_memory(gpu, cfg):
     ({"version": "10.1.0"}, "TensorRT 10.1.0"),
     ({"capability": "7.2"}, "compute capability 7.2"),
     ({"onnx_sha": "f" * 64}, "another ONNX"),
+    ({"precision": "fp32"}, "precision fp32"),
 ])
 def test_mismatched_engine_falls_back_to_onnxruntime_with_one_line(gpu, cfg, caplog, sidecar, said):
     build_engine(cfg, **sidecar)
@@ -184,6 +186,15 @@ def test_tensorrt_failure_mid_run_is_rerun_on_onnxruntime(gpu, cfg, caplog):
     assert summary["degraded"] is True and summary["backend"] == "onnxruntime" and "719" in summary["reason"]
     assert len([r for r in caplog.records if "degraded" in r.getMessage()]) == 1
     assert not gpu.memory  # the failed TensorRT engine released its device memory
+
+
+def test_forced_tensorrt_failure_is_an_engine_error(gpu, cfg):
+    build_engine(cfg)
+    engine = open_engine(cfg, "affine", "tensorrt")
+    gpu.fail_on_execution = 1
+    with pytest.raises(EngineError, match="engine affine: TensorRT run failed: CUDA error 719"):
+        engine.run({"x": np.ones((1, 4), np.float32)})
+    assert gpu.pushes == gpu.pops  # the context is popped even when the run fails
 
 
 def test_bad_request_does_not_degrade(gpu, cfg):

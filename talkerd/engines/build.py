@@ -29,7 +29,7 @@ from typing import List, Optional, Sequence
 from ..errors import ConfigError, EngineError, ExitCode, TalkerError
 from .files import locate_onnx
 from .manifest import EngineManifest, load_manifest
-from .sidecar import Sidecar, choose_engine, engine_file_name, engine_files, sidecar_path
+from .sidecar import Sidecar, choose_engine, engine_file_name, engine_files, manifest_profile, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def build_one(manifest: EngineManifest, engines_cfg, tools, args) -> str:
         engine=manifest.name, manifest_version=manifest.version, onnx_sha256=manifest.sha256,
         tensorrt_version=version, compute_capability=capability, device_name=str(device.name()),
         device_memory_bytes=result.device_memory_bytes, engine_bytes=len(result.data),
-        precision=manifest.precision, flags=result.flags,
+        precision=manifest.precision, flags=result.flags, profile=manifest_profile(manifest),
         built_at=datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
         build_seconds=round(result.seconds, 1))
     _atomic_write(path, result.data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,10 +47,17 @@ class Sidecar(BaseModel):
     """The manifest's precision the engine was built with."""
     flags: List[str] = []
     """Builder flags set (FP16, INT8, ...)."""
+    profile: Dict[str, List[List[int]]] = {}
+    """Input name → [min, opt, max] shapes of the optimization profile the engine was built with."""
     built_at: str = ""
     """UTC time of the build, ISO 8601."""
     build_seconds: float = 0.0
     """How long the build took."""
+
+
+def manifest_profile(manifest: EngineManifest) -> Dict[str, List[List[int]]]:
+    """The manifest's optimization profile in the sidecar's form."""
+    return {spec.name: [list(spec.min), list(spec.opt), list(spec.max)] for spec in manifest.inputs}
 
 
 def sidecar_path(engine_path: Path) -> Path:
@@ -104,6 +111,10 @@ def choose_engine(manifest: EngineManifest, candidates: List[Path], tensorrt_ver
             mismatches.append(f"compute capability {sidecar.compute_capability}")
         if sidecar.onnx_sha256 != manifest.sha256:
             mismatches.append("another ONNX (sha256 differs)")
+        if sidecar.precision != manifest.precision:
+            mismatches.append(f"precision {sidecar.precision}")
+        if sidecar.profile and sidecar.profile != manifest_profile(manifest):
+            mismatches.append("another optimization profile")
         if not mismatches:
             return path, sidecar, ""
         seen.append(f"{path.name} built for {', '.join(mismatches)}")

@@ -64,7 +64,10 @@ def runtime_info() -> Tuple[str, str]:
     """The running TensorRT version and the GPU's compute capability ("8.7"); ``EngineError`` if absent."""
     trt, cuda = import_tensorrt()
     cuda_context(cuda)
-    major, minor = cuda.Device(0).compute_capability()
+    try:
+        major, minor = cuda.Device(0).compute_capability()
+    except Exception as exc:  # pycuda's error types
+        raise EngineError(f"cannot read the GPU's compute capability: {exc}") from None
     return str(trt.__version__), f"{major}.{minor}"
 
 
@@ -179,6 +182,10 @@ class TensorRTEngine(Engine):
         self._ctx.push()
         try:
             self._deserialize(data)
+        except EngineError:
+            raise
+        except Exception as exc:  # TensorRT and pycuda raise their own types; the caller may fall back
+            raise EngineError(f"engine {self.name}: TensorRT failed to load {self.engine_path}: {exc}") from exc
         finally:
             self._ctx.pop()
         log.info("engine %s: TensorRT %s (%s, %.1f MiB + %.1f MiB activations)", self.name,
@@ -236,6 +243,10 @@ class TensorRTEngine(Engine):
             self._ctx.push()
             try:
                 return self._run(feeds)
+            except EngineError:
+                raise
+            except Exception as exc:  # a CUDA fault surfaces as pycuda's or TensorRT's own exception type
+                raise EngineError(f"engine {self.name}: TensorRT run failed: {exc}") from exc
             finally:
                 self._ctx.pop()
 
