@@ -16,7 +16,6 @@ import enum
 import functools
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,8 +39,6 @@ POWER_FLOOR = 1e-8
 """Added before the logarithm: digital silence becomes ln(1e-8) ≈ -18.4 (about -80 dB full scale)."""
 SILENCE_LOG = math.log(POWER_FLOOR)
 """Every band's feature value in digital silence; windows are padded with it."""
-DEFAULT_CONTEXT = 32
-"""Context frames at each window edge when the ONNX does not name its own (``context_frames``)."""
 CLOSED_LIPS = 0.5
 """lips_closed at or above this reads as a closure when the track is taken to the video rate."""
 
@@ -189,84 +186,28 @@ class MouthSource(str, enum.Enum):
     """``envelope_track``: loudness only."""
 
 
+_D, _E, _V = MouthSource.DURATIONS, MouthSource.ENGINE, MouthSource.ENVELOPE
+_SOURCES: dict[tuple[str, bool, bool], MouthSource] = {
+    # (face.source, the audio has durations, a face engine is loaded) → source
+    ("auto", True, True): _D, ("auto", True, False): _D, ("auto", False, True): _E, ("auto", False, False): _V,
+    ("engine", True, True): _E, ("engine", False, True): _E,
+    ("engine", True, False): _D, ("engine", False, False): _V,  # forced but missing: logged fallback
+    ("durations", True, True): _D, ("durations", True, False): _D,
+    ("durations", False, True): _V, ("durations", False, False): _V,
+}
+
+
 def select_mouth_source(face_cfg: Any, has_durations: bool, engine_loaded: bool = True) -> MouthSource:
     """``face.source``: ``auto`` uses durations when the TTS gave them, else the engine; ``engine``
     always uses the engine; ``durations`` never does (audio without durations gets the envelope).
-    Without a loaded engine the next best source is used and the fallback is logged."""
-    wanted = face_cfg.source
-    if wanted == "engine" and engine_loaded:
-        return MouthSource.ENGINE
-    if wanted != "engine" and has_durations:
-        return MouthSource.DURATIONS
-    if wanted == "auto" and engine_loaded:
-        return MouthSource.ENGINE
-    if wanted == "engine":
-        log.warning("face.source is \"engine\" but no face engine is loaded; using %s",
-                    "durations" if has_durations else "the loudness envelope")
-        return MouthSource.DURATIONS if has_durations else MouthSource.ENVELOPE
-    return MouthSource.ENVELOPE
+    Without a loaded engine the next best source is used, and a forced engine's absence is logged."""
+    chosen = _SOURCES[(face_cfg.source, bool(has_durations), bool(engine_loaded))]
+    if face_cfg.source == "engine" and chosen is not MouthSource.ENGINE:
+        log.warning("face.source is \"engine\" but no face engine is loaded; using %s", chosen.value)
+    return chosen
 
 
 # --------------------------------------------------------------------------------------- engine
-class _OrtEngine:
-    """Runs the face ONNX on ONNX Runtime (CPU) when the shared engine runtime layer is not present."""
-
-    def __init__(self, onnx_path: Path, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise EngineError(f"{onnx_path}: cannot load the face ONNX: {exc}") from exc
-        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
-        self.input_shape = tuple(self._session.get_inputs()[0].shape)
-
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self._session.get_outputs()]
-        return dict(zip(names, self._session.run(names, feeds)))
-
-    def warm_up(self) -> None:
-        shape = [d if isinstance(d, int) else 1 for d in self.input_shape]
-        self.run({"mel": np.full(shape, SILENCE_LOG, dtype=np.float32)})
-
-    def close(self) -> None:
-        self._session = None
-
-
-def _manifest_onnx(engine_dir: Path) -> Path:
-    """The ONNX file named by an engine folder's manifest.toml."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    manifest = engine_dir / "manifest.toml"
-    try:
-        with manifest.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise EngineError(f"{manifest}: no such engine manifest") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise EngineError(f"{manifest}: cannot read the engine manifest: {exc}") from None
-    onnx = data.get("onnx", {})
-    name = onnx.get("file") if isinstance(onnx, dict) else None
-    if not name:
-        raise EngineError(f"{manifest}: onnx.file is missing")
-    return engine_dir / name
-
-
-def _open(engines_cfg: Any, name: str):
-    """The engine through the shared runtime layer when it exists, else straight on ONNX Runtime."""
-    try:
-        from .engines import open_engine  # type: ignore[attr-defined]
-    except ImportError:
-        path = _manifest_onnx(Path(engines_cfg.dir) / name)
-        return _OrtEngine(path, int(getattr(engines_cfg, "cpu_threads", 1)))
-    return open_engine(engines_cfg, name)
-
-
 class FaceEngine:
     """Audio → mouth track with the face network, in fixed windows with overlapping context."""
 
@@ -281,22 +222,32 @@ class FaceEngine:
 
     @staticmethod
     def load(face_cfg: Any, engines_cfg: Any) -> "FaceEngine":
-        """Open the engine named by ``face.engine``; ``EngineError`` names what is wrong."""
+        """Open the engine named by ``face.engine`` with ``talkerd.engines.open_engine`` (TensorRT or
+        ONNX Runtime per ``engines.backend``). ``ConfigError`` for a bad manifest, ``EngineError`` for
+        a missing or unusable ONNX or a manifest that does not describe a face engine of this runtime."""
         if not face_cfg.engine:
             raise EngineError("face.engine is not set: no face engine to load")
-        return FaceEngine.from_engine(_open(engines_cfg, face_cfg.engine))
+        from .engines import open_engine
 
-    @staticmethod
-    def from_onnx(path: str | Path, threads: int = 1) -> "FaceEngine":
-        """Straight from an ONNX file on ONNX Runtime (training, evaluation, tests)."""
-        return FaceEngine.from_engine(_OrtEngine(Path(path), threads))
+        return FaceEngine.from_engine(open_engine(engines_cfg, face_cfg.engine))
 
     @staticmethod
     def from_engine(engine: Any) -> "FaceEngine":
-        metadata = getattr(engine, "metadata", {}) or {}
-        shape = getattr(engine, "input_shape", None)
-        window = int(metadata.get("window_frames", shape[-1] if shape else 0))
-        context = int(metadata.get("context_frames", DEFAULT_CONTEXT))
+        """Wrap an opened engine; its manifest's ``metadata`` must name the window and the features."""
+        manifest = engine.manifest
+        metadata = dict(manifest.metadata)
+        where = f"engine {manifest.name}: manifest"
+        if manifest.kind != "face":
+            raise EngineError(f"{where}: kind is {manifest.kind!r}, not \"face\"")
+        try:
+            window, context = int(metadata["window_frames"]), int(metadata["context_frames"])
+            n_mels, rate = int(metadata["n_mels"]), int(metadata["feature_rate"])
+        except (KeyError, ValueError) as exc:
+            raise EngineError(f"{where}: metadata needs integer window_frames, context_frames, n_mels and "
+                              f"feature_rate ({exc})") from None
+        if (n_mels, rate) != (N_MELS, FEATURE_RATE):
+            raise EngineError(f"{where}: trained on {n_mels} mel bands at {rate} frames/s; this runtime "
+                              f"computes {N_MELS} at {FEATURE_RATE}")
         return FaceEngine(engine, window, context)
 
     @property
@@ -305,6 +256,7 @@ class FaceEngine:
         return self.window - 2 * self.context
 
     def warm_up(self) -> None:
+        """One run on a window of silence, so the first real request pays no lazy initialisation."""
         self.run_window(np.full((N_MELS, self.window), SILENCE_LOG, dtype=np.float32))
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Reproduce the face engine end to end: corpus → targets → training → ONNX + manifest → evaluation.
 
-    python -m tools.train_face [--train 900] [--held-out 80] [--steps 4000] [--seed 7]
+    python -m tools.train_face [--train 1000] [--steps 4000] [--seed 7]
 
 Needs the development extra `train` (torch, CPU build) and the Piper voice in var/models. Writes
 engines/face-mouth/{model.onnx,manifest.toml} and docs/face-eval.md; the synthesised corpus is
@@ -23,8 +23,7 @@ log = logging.getLogger("train_face")
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.train_face", description=__doc__.splitlines()[0])
     parser.add_argument("--voice", type=Path, default=ROOT / "var/models/en_US-joe-medium.onnx")
-    parser.add_argument("--train", type=int, default=900, help="training utterances")
-    parser.add_argument("--held-out", type=int, default=80, help="evaluation utterances")
+    parser.add_argument("--train", type=int, default=1000, help="training utterances")
     parser.add_argument("--steps", type=int, default=4000, help="training steps")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--window", type=int, default=160, help="feature frames per network run")
@@ -34,8 +33,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=ROOT / "var/face-train")
     parser.add_argument("--fresh", action="store_true", help="synthesise the corpus again")
     args = parser.parse_args(argv)
-    if min(args.train, args.held_out, args.steps) < 1:
-        parser.error("--train, --held-out and --steps must be at least 1")
+    if min(args.train, args.steps) < 1:
+        parser.error("--train and --steps must be at least 1")
     if args.window <= 2 * args.context:
         parser.error("--window must be longer than twice --context")
     return args
@@ -60,16 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.context < model.RECEPTIVE_HALF:
         log.warning("context %d is below the receptive field %d: windows will show seams", args.context,
                     model.RECEPTIVE_HALF)
-    texts = sentences.generate(args.train + args.held_out, args.seed)
-    train_texts, held_texts = texts[: args.train], texts[args.train :]
+    train_texts = sentences.generate(args.train, args.seed)
+    # each held-out sentence twice: at a random rate and noise, and as the daemon speaks (noise off)
+    held_texts = list(sentences.HELD_OUT)
     voice = corpus.load_voice(args.voice)
     tag = f"seed{args.seed}"
     if args.fresh:
-        for name in (f"train-{tag}-{args.train}.npz", f"held-{tag}-{args.held_out}.npz"):
+        for name in (f"train-{tag}-{args.train}.npz", f"held-{tag}.npz"):
             (args.cache / name).unlink(missing_ok=True)
     started = time.monotonic()
     train_set = corpus.build(voice, train_texts, args.seed, args.cache / f"train-{tag}-{args.train}.npz")
-    held_set = corpus.build(voice, held_texts, args.seed + 1, args.cache / f"held-{tag}-{args.held_out}.npz")
+    held_set = corpus.build(voice, held_texts, args.seed + 1, args.cache / f"held-{tag}.npz", plain_too=True)
     log.info("corpus ready in %.0f s", time.monotonic() - started)
     examples = [corpus.prepare(u) for u in train_set]
 
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     onnx_path = args.engine_dir / "model.onnx"
     model.export(net, onnx_path, args.window, args.context,
                  {"source": "tools/train_face", "seed": str(args.seed), "licence": "MIT"})
-    report.write_manifest(args.engine_dir, onnx_path.name, args.window, N_MELS, FEATURE_RATE)
-    result = evaluate.evaluate(onnx_path, held_set)
+    report.write_manifest(args.engine_dir, onnx_path.name, args.window, args.context, N_MELS, FEATURE_RATE)
+    result = evaluate.evaluate(args.engine_dir, onnx_path.name, held_set, args.cache)
     report.write_evaluation(
         args.doc, result, train_utterances=len(train_set), train_audio_s=sum(u.duration_s for u in train_set),
         steps=args.steps, seed=args.seed, train_s=train_s, window=args.window, context=args.context,

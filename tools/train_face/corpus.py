@@ -1,7 +1,7 @@
 """Synthesise the training corpus with the Piper voice: audio, per-phoneme timings and mouth targets.
 
 Each utterance is spoken at a random speaking rate (length_scale 0.8–1.3) with random voice and
-duration noise; its sentences are joined with pauses of random length. Piper's alignments (samples per
+duration noise (or none, as the daemon speaks); its sentences are joined with pauses of random length. Piper's alignments (samples per
 phoneme, summing exactly to the audio) become ``PhonemeTiming``s and, through ``visemes.mouth_track``
 at 100 frames per second, the targets the network learns. The corpus is cached under var/face-train.
 """
@@ -58,13 +58,18 @@ def load_voice(model_path: Path, threads: int = 1):
     return dataclasses.replace(voice, session=session) if dataclasses.is_dataclass(voice) else voice
 
 
-def synthesise(voice, text: str, rng: np.random.Generator, length_scale: float | None = None) -> Utterance:
-    """Speak ``text`` (sentences joined by 0.1–0.5 s pauses) and collect its phoneme timings."""
+def synthesise(voice, text: str, rng: np.random.Generator, plain: bool = False) -> Utterance:
+    """Speak ``text`` (sentences joined by 0.1–0.5 s pauses) and collect its phoneme timings.
+
+    A random rate (length_scale 0.8–1.3) and noise (none for 30% of utterances, as the daemon speaks
+    by default); ``plain``: exactly as the daemon speaks, rate 1 and no noise."""
     from piper import SynthesisConfig
 
-    scale = float(rng.uniform(0.8, 1.3)) if length_scale is None else length_scale
-    config = SynthesisConfig(length_scale=scale, noise_scale=float(rng.uniform(0.3, 0.8)),
-                             noise_w_scale=float(rng.uniform(0.4, 1.0)))
+    def noise(high: float) -> float:
+        return 0.0 if plain or rng.random() < 0.3 else float(rng.uniform(0.2, high))
+
+    scale = 1.0 if plain else float(rng.uniform(0.8, 1.3))
+    config = SynthesisConfig(length_scale=scale, noise_scale=noise(0.8), noise_w_scale=noise(1.0))
     pieces: list[np.ndarray] = []
     timings: list[PhonemeTiming] = []
     position = 0
@@ -112,14 +117,17 @@ def prepare(utterance: Utterance) -> Example:
     return Example(power, track, mask)
 
 
-def build(voice, texts: list[str], seed: int, cache: Path | None) -> list[Utterance]:
-    """Synthesise every text (cached in ``cache`` as .npz when given)."""
+def build(voice, texts: list[str], seed: int, cache: Path | None, plain_too: bool = False) -> list[Utterance]:
+    """Synthesise every text (cached in ``cache`` as .npz when given); ``plain_too``: each text a
+    second time exactly as the daemon speaks it."""
     if cache is not None and cache.exists():
         return _load(cache)
     rng = np.random.default_rng(seed)
     utterances = []
     for i, text in enumerate(texts):
         utterances.append(synthesise(voice, text, rng))
+        if plain_too:
+            utterances.append(synthesise(voice, text, rng, plain=True))
         if (i + 1) % 100 == 0:
             log.info("synthesised %d of %d utterances", i + 1, len(texts))
     if cache is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from talkerd import visemes
+from talkerd.config import EnginesConfig, FaceConfig
 from talkerd.face import FaceEngine
 
 from .corpus import Utterance
@@ -60,8 +61,16 @@ class Evaluation:
     """Size of the ONNX file."""
 
 
-def evaluate(onnx_path: Path, held_out: list[Utterance], fps: int = 30) -> Evaluation:
-    engine = FaceEngine.from_onnx(onnx_path, threads=1)
+def open_engine_dir(engine_dir: Path, build_dir: Path) -> FaceEngine:
+    """The engine folder through the runtime's own loading path, on ONNX Runtime with one thread."""
+    engines = EnginesConfig(dir=engine_dir.parent, build_dir=build_dir, backend="onnxruntime", cpu_threads=1)
+    return FaceEngine.load(FaceConfig(engine=engine_dir.name), engines)
+
+
+def evaluate(engine_dir: Path, onnx_name: str, held_out: list[Utterance], build_dir: Path,
+             fps: int = 30) -> Evaluation:
+    onnx_path = engine_dir / onnx_name
+    engine = open_engine_dir(engine_dir, build_dir)
     engine.warm_up()
     predicted, reference, masks, per_utt = [], [], [], []
     elapsed = 0.0

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from .evaluate import CLOSED_JAW, CLOSED_LIPS, Evaluation
 
-ENGINE_NAME = "face-mouth"
 VERSION = "1.0.0"
 
 
@@ -14,23 +13,29 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_manifest(engine_dir: Path, onnx_name: str, window: int, n_mels: int, frame_rate: int) -> Path:
-    """manifest.toml for the face engine: one fixed shape, so min = opt = max."""
-    onnx_path = engine_dir / onnx_name
+def write_manifest(engine_dir: Path, onnx_name: str, window: int, context: int, n_mels: int,
+                   frame_rate: int) -> Path:
+    """manifest.toml for the face engine (talkerd.engines.manifest): one fixed shape, min = opt = max."""
     mel = [1, n_mels, window]
-    mouth = [1, window, 4]
-    text = f"""# The face engine: log-mel windows -> mouth shapes (jaw_open, lips_closed, lips_round, lips_wide).
-# Written by `python -m tools.train_face`; MIT-licensed project code trained on Piper en_US-joe-medium speech.
-name = "{ENGINE_NAME}"
+    text = f"""# The face engine: log-mel windows -> mouth shapes (jaw_open, lips_closed, lips_round, lips_wide) at
+# {frame_rate} frames/s. The runtime keeps the middle {window - 2 * context} frames of each {window}-frame window;
+# {context} frames of context at each edge cover the receptive field, so windows join without seams.
+# Only Conv, Relu, Add, Sub, Div, Sigmoid and Transpose. Written by `python -m tools.train_face`:
+# MIT-licensed project code, trained on speech of the Piper voice en_US-joe-medium.
+name = "{engine_dir.name}"
 kind = "face"
 version = "{VERSION}"
+onnx = "{onnx_name}"
+sha256 = "{sha256(engine_dir / onnx_name)}"
 precision = "fp16"
 frame_rate = {frame_rate}
-memory_mb = 16
+memory_mb = 8  # ONNX Runtime: under 1 MB of weights, a few MB of activations per window
 
-[onnx]
-file = "{onnx_name}"
-sha256 = "{sha256(onnx_path)}"
+[metadata]
+window_frames = "{window}"
+context_frames = "{context}"
+n_mels = "{n_mels}"
+feature_rate = "{frame_rate}"
 
 [[inputs]]
 name = "mel"
@@ -42,9 +47,6 @@ max = {mel}
 [[outputs]]
 name = "mouth"
 dtype = "float32"
-min = {mouth}
-opt = {mouth}
-max = {mouth}
 """
     path = engine_dir / "manifest.toml"
     path.write_text(text, encoding="utf-8")
@@ -63,9 +65,10 @@ Written by `python -m tools.train_face` (seed {seed}); rerunning it reproduces t
 
 ## What was trained
 
-- Corpus: {train_utterances} generated utterances ({train_audio_s / 60:.1f} min) spoken by Piper
-  en_US-joe-medium at length_scale 0.8–1.3 with random voice and duration noise; targets from the
-  phoneme durations through `talkerd.visemes.mouth_track` at 100 frames/s.
+- Corpus: {train_utterances} generated utterances ({train_audio_s / 60:.1f} min; templates with word slots,
+  numbers, times, prices and punctuation, and sentences of made-up words) spoken by Piper
+  en_US-joe-medium at length_scale 0.8–1.3 with random voice and duration noise (none for 30%);
+  targets from the phoneme durations through `talkerd.visemes.mouth_track` at 100 frames/s.
 - Network: 1-D convolutions (5-wide input, four residual layers dilated 1/2/4/8, 1×1 output, sigmoid),
   {parameters:,} parameters, ONNX {ev.model_bytes / 1024:.0f} KiB. Input `mel` [1, 40, {window}] (log-mel,
   10 ms frames), output `mouth` [1, {window}, 4]; the runtime keeps the middle {window - 2 * context} frames
@@ -75,8 +78,11 @@ Written by `python -m tools.train_face` (seed {seed}); rerunning it reproduces t
 
 ## Held-out results
 
-{ev.utterances} held-out utterances ({ev.audio_s:.0f} s of audio, other sentences and random rates),
-compared at {ev.fps} frames/s with the mouth track derived from Piper's durations.
+{ev.utterances} held-out utterances ({ev.audio_s:.0f} s of audio): the {ev.utterances // 2} ordinary sentences of
+`tools/train_face/sentences.py:HELD_OUT`, written for the evaluation and made from none of the training
+templates, each spoken twice — at a random rate and noise, and exactly as the daemon
+speaks (length_scale 1, no noise). Compared at {ev.fps} frames/s with the mouth track derived from
+Piper's durations.
 
 | figure | value | target |
 |---|---|---|

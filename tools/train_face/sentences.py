@@ -2,7 +2,9 @@
 
 Templates with word slots give statements, questions, exclamations, lists, numbers, times and
 prices, so the voice speaks with many rhythms and the corpus holds every English phoneme often,
-including plenty of p, b and m. The same seed always gives the same sentences.
+including plenty of p, b and m; sentences of made-up words put the phonemes in many more contexts.
+The same seed always gives the same sentences. The held-out evaluation uses ``HELD_OUT``: ordinary
+sentences written for it, from none of these templates.
 """
 from __future__ import annotations
 
@@ -65,6 +67,29 @@ TIMES = ["9 a.m.", "10:30", "noon", "half past two", "5 p.m.", "8 o'clock", "mid
 PRICES = ["$5", "£12.50", "three pounds", "$42.99", "9 euros", "fifty cents", "$100", "twenty dollars"]
 
 
+# Made-up words, spoken by espeak-ng's letter-to-sound rules: they put phonemes in contexts that the
+# templates' vocabulary never does, so the network learns sounds rather than a list of words.
+ONSETS = ["b", "p", "m", "t", "d", "k", "g", "f", "v", "s", "z", "sh", "ch", "j", "l", "r", "w", "h", "n",
+          "th", "bl", "pr", "st", "tr", "sp", "br", "pl", "gr", "cl", "sm", "y", "wh", "", ""]
+NUCLEI = ["a", "e", "i", "o", "u", "ee", "oo", "ay", "ow", "oi", "ar", "er", "or", "ie", "oa", "au", "ea"]
+CODAS = ["", "", "", "m", "p", "b", "n", "t", "d", "k", "s", "l", "r", "mp", "nd", "st", "ng", "ck", "sh",
+         "th", "mb", "ps", "bs", "ms", "ft", "lm", "rb"]
+FREE_TEMPLATES = ["{w} {w} {w}.", "{w}, {w} {w} {w}?", "{w} {w}! {w} {w} {w}.", "{w} {w} {w} {w} {w}.",
+                  "The {w} {w} {w} a {w}.", "Is it {w} or {w}?", "{w}; {w} {w}, {w}."]
+
+
+def pseudo_word(rng: random.Random) -> str:
+    syllables = rng.choice((1, 1, 2, 2, 3))
+    return "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS) for _ in range(syllables)) or "ba"
+
+
+def _free(rng: random.Random) -> str:
+    template = rng.choice(FREE_TEMPLATES)
+    while "{w}" in template:
+        template = template.replace("{w}", pseudo_word(rng), 1)
+    return template
+
+
 def _fill(template: str, rng: random.Random) -> str:
     values: dict[str, str] = {}
     for key, words in WORDS.items():
@@ -86,10 +111,45 @@ def generate(count: int, seed: int) -> list[str]:
     attempts = 0
     while len(result) < count and attempts < count * 50:
         attempts += 1
-        parts = [_fill(rng.choice(TEMPLATES), rng) for _ in range(rng.choice((1, 1, 2, 2, 3)))]
+        parts = [_free(rng) if rng.random() < 0.4 else _fill(rng.choice(TEMPLATES), rng)
+                 for _ in range(rng.choice((1, 1, 2, 2, 3)))]
         text = " ".join(parts)
         text = text[0].upper() + text[1:]
         if text not in seen:
             seen.add(text)
             result.append(text)
     return result
+
+
+HELD_OUT: list[str] = [
+    "Maybe the plumber brought a broom and a mop to the pub.",
+    "A famous poem about Bombay was printed in a small paperback.",
+    "Honestly, nobody expected the orchestra to arrive before lunch.",
+    "Would you like a map of the upper gallery?",
+    "The exhibition of impressionist paintings closes in March.",
+    "Please remember to switch off your mobile phone during the performance.",
+    "Our cafeteria serves soup, sandwiches and apple pie until four.",
+    "The lift beside the ramp goes up to the rooftop terrace.",
+    "Lost property is kept at the information desk for thirty days.",
+    "Children under five may enter free of charge.",
+    "Photography without flash is permitted in most rooms.",
+    "Between ten and eleven the museum is quieter than usual.",
+    "Which platform does the express train to Birmingham leave from?",
+    "I'm afraid the observatory is closed for maintenance this week.",
+    "A guided tour begins every hour at the bottom of the main stairs.",
+    "Bring a jumper; the basement rooms can be chilly.",
+    "The membership programme offers unlimited visits and priority booking.",
+    "Wheelchairs and pushchairs can be borrowed at the cloakroom.",
+    "Hmm, let me think about that for a moment.",
+    "Absolutely! The premiere starts at seven fifteen.",
+    "The bamboo umbrella belongs to my brother Jim.",
+    "Emergency exits are marked with green signs above the doors.",
+    "The puppet theatre performs on Saturday mornings at half past nine.",
+    "Public transport stops right outside, opposite the pharmacy.",
+    "Sorry, could you repeat the question, please?",
+    "Amber, jasmine and pomegranate perfumes are sold upstairs.",
+    "The old bridge was built in seventeen ninety-two by a Swiss engineer.",
+    "Pick up your printed tickets from the machine by the window.",
+    "My favourite book in the shop is about the Amazon jungle.",
+    "We whisper in the library, but the playground is for shouting.",
+]
