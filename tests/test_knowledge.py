@@ -139,6 +139,13 @@ def test_a_question_without_words_is_not_sent_anywhere(config, knowledge, questi
     assert match.score == 0.0
 
 
+def test_words_in_another_script_go_to_the_llm(knowledge):
+    # The development recogniser is Korean; the curated knowledge reads only Latin script.
+    match = knowledge.match("가게는 몇 시에 열어요")
+    assert match.kind is MatchKind.SMALLTALK
+    assert match.answer is None
+
+
 def test_very_long_input_is_cut_to_the_configured_words(config, knowledge):
     long_question = "where are the toilets " + "please " * 200_000
     match = knowledge.match(long_question)

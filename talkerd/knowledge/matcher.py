@@ -3,6 +3,7 @@
 Decision, in order (``cues`` documents the small-talk and venue-cue tables):
 
 1. no words at all (empty, only punctuation)                   → UNKNOWN, the persona's unknown answer
+   words only in another script (e.g. a Korean recogniser)    → SMALLTALK: only the LLM can read them
 2. only small talk                                             → SMALLTALK (the LLM chats)
 3. the best entry scores ≥ ``knowledge.confident_score``       → CURATED, that entry's answer as written
 4. an entry or fact line scores ≥ ``knowledge.weak_score``     → FACTS, the best few answers and fact lines
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from ..config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
-from .text import words
+from .text import MAX_WORD_CHARS, words
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class VenueKnowledge:
     def _decide(self, question: str) -> Match:
         plain = words(question, self._config.max_words)
         if not plain:
+            if any(ch.isalpha() for ch in question[: self._config.max_words * MAX_WORD_CHARS]):
+                # Words in a script the matcher cannot read (another language's recogniser): the
+                # language model may understand them; the curated knowledge cannot judge them.
+                return Match(MatchKind.SMALLTALK, 0.0, None, (), None, "no words in a script the knowledge reads")
             return self._unknown(0.0, "no words in the question")
         rest, small_talk = strip_small_talk(" ".join(plain))
         terms = self._index.query(rest.split())
