@@ -302,6 +302,8 @@ def test_meter_measures_what_a_block_takes_and_reports_it_against_the_plan(defau
     assert rows["knowledge"]["error_pct"] == pytest.approx((planned - rows["knowledge"]["actual_mb"]) / rows["knowledge"]["actual_mb"] * 100, abs=0.2)
     assert rows["llm"]["actual_mb"] is None and rows["llm"]["planned_mb"] > 0
     assert rows["process"]["actual_mb"] > 60
+    # runtime was not recorded on its own: it is the process beyond the measured components
+    assert rows["runtime"]["actual_mb"] == pytest.approx(rows["process"]["actual_mb"] - rows["knowledge"]["actual_mb"], abs=1)
     del block
 
 

@@ -135,6 +135,11 @@ class MemoryMeter:
     def report(self, plan) -> list[dict]:
         """Planned against actual, one record per planned component (and any measured extra)."""
         measured = self.measurements()
+        if "runtime" not in measured and measured:
+            # Not recorded on its own: the interpreter and libraries are what the process holds
+            # beyond the components measured.
+            rest = rss_mb() - sum(m.rss_delta_mb for m in measured.values())
+            measured["runtime"] = Measurement("runtime", rest, None, None, rss_mb())
         rows = []
         for component in plan.components:
             row: dict = {"name": component.name, "planned_mb": round(component.planned_mb, 1)}
