@@ -13,8 +13,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import check_target  # noqa: E402
 
 
-def test_talkerd_runs_on_python_310():
-    assert check_target.check_python(ROOT / "talkerd") == []
+def test_talkerd_and_its_kiosk_tools_run_on_python_310():
+    assert check_target.check_python([ROOT / p for p in check_target.KIOSK_CODE]) == []
 
 
 @pytest.mark.parametrize("source, flagged", [

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Check that talkerd can run on the kiosk: Python 3.10 on aarch64 (JetPack 6, Ubuntu 22.04, glibc 2.35).
 
-1. Python 3.10: ``vermin -t=3.10- --no-tips --violations talkerd``. ``tomllib`` (3.11) is excluded
-   from vermin, which cannot see a try/except fallback, and checked here instead: every
-   ``import tomllib`` must sit in a ``try`` whose handler imports ``tomli``.
+1. Python 3.10: ``vermin -t=3.10- --no-tips --violations talkerd`` and the tools that run on the
+   kiosk (``KIOSK_CODE``). ``tomllib`` (3.11) is excluded from vermin, which cannot see a try/except
+   fallback, and checked here instead: every ``import tomllib`` must sit in a ``try`` whose handler
+   imports ``tomli``.
 2. aarch64 wheels: every runtime dependency in pyproject.toml (``dependencies`` and the ``systemd``
    extra), and the native packages they pull in, must have a CPython 3.10 wheel for manylinux aarch64
    (any glibc up to 2.35) on the package index, unless the exceptions table below says how a Jetson
@@ -61,10 +62,15 @@ PIP_MARKERS = {"python_version": TARGET_PYTHON, "python_full_version": TARGET_PY
 
 # --- Python 3.10 ---------------------------------------------------------------------------------------
 
-def vermin_command(package: Path) -> List[str]:
+KIOSK_CODE = ["talkerd", "tools/jetson-acceptance", "tools/check_target.py", "tools/prepare_engines.py",
+              "tools/export_piper_split.py", "tools/provision_models.py"]
+"""What runs on the kiosk: the package and the tools that set it up and accept it (relative to the repository)."""
+
+
+def vermin_command(paths: List[Path]) -> List[str]:
     exe = Path(sys.executable).parent / "vermin"
     vermin = str(exe) if exe.exists() else (shutil.which("vermin") or "vermin")
-    return [vermin, f"-t={TARGET_PYTHON}-", "--no-tips", "--violations", "--exclude", "tomllib", str(package)]
+    return [vermin, f"-t={TARGET_PYTHON}-", "--no-tips", "--violations", "--exclude", "tomllib", *map(str, paths)]
 
 
 def _imports_tomllib(node: ast.AST) -> bool:
@@ -86,17 +92,28 @@ def unguarded_tomllib(path: Path) -> List[int]:
             and id(n) not in guarded and _imports_tomllib(n)]
 
 
-def check_python(package: Path) -> List[str]:
-    """Problems that stop ``package`` from running on Python 3.10 (empty when none)."""
+def _python_files(paths: List[Path]) -> List[Path]:
+    found = []
+    for path in paths:
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return found
+
+
+def check_python(paths) -> List[str]:
+    """Problems that stop ``paths`` (a folder, a file, or a list of them) from running on Python 3.10."""
+    paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        return [f"no such file or folder: {', '.join(missing)}"]
     try:
-        result = subprocess.run(vermin_command(package), capture_output=True, text=True)
+        result = subprocess.run(vermin_command(paths), capture_output=True, text=True)
     except FileNotFoundError:
         return ["vermin is not installed (pip install -e '.[dev]')"]
     problems = []
     if result.returncode != 0:
         lines = [l for l in result.stdout.splitlines() if l.strip() and not l.startswith(("Detecting", "Analyzing"))]
         problems.append("vermin: " + "\n  ".join(lines or [result.stderr.strip()]))
-    for path in sorted(Path(package).rglob("*.py")):
+    for path in _python_files(paths):
         for line in unguarded_tomllib(path):
             problems.append(f"{path}:{line}: tomllib (3.11) imported without a tomli fallback")
     return problems
@@ -165,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
-    python_problems = [] if args.skip_python else check_python(ROOT / "talkerd")
+    python_problems = [] if args.skip_python else check_python([ROOT / p for p in KIOSK_CODE])
     rows = [] if args.skip_wheels else check_wheels(
         runtime_requirements(ROOT / "pyproject.toml") + sorted(NATIVE_TRANSITIVE))
     failed = bool(python_problems) or any(r["status"] == "missing" for r in rows)
