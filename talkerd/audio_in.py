@@ -128,16 +128,17 @@ class WavSource:
                 block = np.pad(block, (0, self._frame - len(block)))
             else:
                 block = silence
+            # A frame is stamped with the moment its last sample "happened" (its real-time deadline),
+            # as a microphone's would be: a listener that falls behind then shows up as latency.
             deadline += self._frame / self._rate
             time.sleep(max(0.0, deadline - time.monotonic()))
-            now = time.monotonic()
             if current is not None:
                 if position < end_index <= position + self._frame:
-                    self.speech_ended.append(now - (position + self._frame - end_index) / self._rate)
+                    self.speech_ended.append(deadline - (position + self._frame - end_index) / self._rate)
                 position += self._frame
                 if position >= len(current):
                     current = None
-            yield AudioFrame(block.tobytes(), self._rate, now)
+            yield AudioFrame(block.tobytes(), self._rate, deadline)
 
 
 class MicSource:
