@@ -53,6 +53,7 @@ def cuda_free_total_mb() -> tuple[float, float] | None:
     except ImportError:
         return None
     try:
+        cuda.init()  # idempotent, creates no context
         if cuda.Context.get_current() is None:
             return None
         free, total = cuda.mem_get_info()

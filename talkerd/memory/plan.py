@@ -171,7 +171,7 @@ def enforce_budget(config: Config) -> tuple[Config, MemoryPlan]:
         note = f"llm: n_ctx {config.llm.n_ctx} → {n_ctx} to fit {config.memory.budget_mb} MB"
         shrunk = _plan(config, parts, n_ctx, (note,))
         if shrunk.fits:
-            log.warning("memory: %s", note)
+            log.debug("memory: %s", note)  # the caller reports the plan's notes
             shrunk_llm = config.llm.model_copy(update={"n_ctx": n_ctx})
             return config.model_copy(update={"llm": shrunk_llm}), shrunk
     smallest = _plan(config, parts, candidates[-1]) if candidates else plan
