@@ -109,12 +109,18 @@ def test_engine_built_with_another_profile_is_refused(gpu, cfg):
 
 
 def test_close_frees_device_memory(gpu, cfg):
+    from talkerd.engines.tensorrt_backend import cuda_mem_info
+
+    assert cuda_mem_info() is None  # no engine yet: CUDA is not even initialised
     build_engine(cfg)
     engine = open_engine(cfg, "affine", "tensorrt")
     engine.run({"x": np.ones((1, 8), np.float32)})
     assert gpu.memory
+    free, total = cuda_mem_info()
+    assert total - free == sum(block.size for block in gpu.memory.values()) > 0
     engine.close()
     assert not gpu.memory and engine.memory_bytes() == 0
+    assert cuda_mem_info()[0] == total
     engine.close()  # twice is harmless
 
 

@@ -60,6 +60,23 @@ def cuda_context(cuda):
         return _primary_context
 
 
+def cuda_mem_info() -> Optional[Tuple[int, int]]:
+    """(free, total) device memory in bytes, measured in the engines' CUDA context; None while no
+    TensorRT engine has been opened (this never initialises CUDA itself)."""
+    with _context_lock:
+        context = _primary_context
+    if context is None:
+        return None
+    import pycuda.driver as cuda
+
+    context.push()
+    try:
+        free, total = cuda.mem_get_info()
+    finally:
+        context.pop()
+    return int(free), int(total)
+
+
 def runtime_info() -> Tuple[str, str]:
     """The running TensorRT version and the GPU's compute capability ("8.7"); ``EngineError`` if absent."""
     trt, cuda = import_tensorrt()
