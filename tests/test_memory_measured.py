@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DEFAULT_CONFIG, MODELS, ROOT
+from tests.gguf_factory import write_tiny_llama
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +51,12 @@ def _check(rows: list[dict]) -> list[str]:
     return problems
 
 
-def _config_with_context(tmp_path: Path, n_ctx: int) -> Path:
+def _config_with_context(tmp_path: Path, n_ctx: int, model: Path | None = None) -> Path:
     text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace('"../', f'"{ROOT}/')
     text = text.replace("n_ctx = 2048", f"n_ctx = {n_ctx}")
+    if model is not None:
+        text = text.replace(f'"{MODELS}/smollm2-135m-instruct-q4_1.gguf"', f'"{model}"')
+        assert str(model) in text
     path = tmp_path / "talkerd.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -76,6 +80,16 @@ def test_llm_with_a_full_context_is_within_25_percent_of_its_plan(tmp_path, n_ct
     if not (MODELS / "smollm2-135m-instruct-q4_1.gguf").exists():
         pytest.skip("the SmolLM2 GGUF is not provisioned (run scripts/setup.sh)")
     result = _probe(_config_with_context(tmp_path, n_ctx), "llm")
+    llm = next(row for row in result["rows"] if row["name"] == "llm")
+    assert llm["actual_mb"] is not None
+    assert not _check([llm])
+
+
+@pytest.mark.parametrize("n_ctx", [512, 4096])
+def test_tiny_random_llm_is_within_25_percent_of_its_plan(tmp_path, n_ctx):
+    """A model whose weights are negligible: the KV cache, compute buffers and fixed costs alone."""
+    model = write_tiny_llama(tmp_path / "tiny.gguf")
+    result = _probe(_config_with_context(tmp_path, n_ctx, model), "llm")
     llm = next(row for row in result["rows"] if row["name"] == "llm")
     assert llm["actual_mb"] is not None
     assert not _check([llm])
