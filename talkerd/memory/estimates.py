@@ -114,8 +114,9 @@ def llm_figures(model: GgufModel, n_ctx: int, gpu: bool) -> LlmFigures:
     scores converted to f16 for the product with V in ggml's work buffer (2·n_head) — plus the
     batch's feed-forward activations:
         n_ubatch × (n_ctx × (6·n_head + 4) + 4 × (2·n_ff + n_embd)) bytes.
-    Calibrated on SmolLM2-135M at n_ctx 1024/2048/4096 (planned 193/224/327 MiB against 173/224/327
-    measured with the context filled) and on a 2-layer random model.
+    Calibrated on SmolLM2-135M at n_ctx 1024/2048/4096 (planned 172/224/327 MiB for the whole LLM
+    against 172/232/325 measured with the context filled) and on a 2-layer random model (13/63
+    planned against 13/64 at n_ctx 512/4096).
 
     Compute, GPU: cudaMalloc commits the whole reserved buffer, so the plan takes llama.cpp's
     reservation, the larger of the logits and the attention branches:
