@@ -100,3 +100,15 @@ def test_onnx_that_does_not_match_exits_69(setup, monkeypatch, capsys):
     onnx_path.write_bytes(onnx_path.read_bytes() + b"x")
     assert main(["--config", config]) == ExitCode.UNAVAILABLE
     assert f"{onnx_path} has sha256" in capsys.readouterr().err
+
+
+def test_int8_without_calibration_data_fails_clearly(setup, monkeypatch, capsys):
+    cfg, config = setup
+    trt_standin.install(monkeypatch)
+    manifest = cfg.dir / "affine" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('precision = "fp16"', 'precision = "int8"\ncalibration = "calib"'))
+    (cfg.dir / "affine" / "calib").mkdir()
+    assert main(["--config", config, "--quiet"]) == ExitCode.SOFTWARE == 70
+    err = capsys.readouterr().err
+    assert f"calibration set {cfg.dir / 'affine' / 'calib'} has no .npz files" in err
+    assert not list(cfg.build_dir.glob("affine/*.engine"))

@@ -146,6 +146,14 @@ def test_mismatched_engine_falls_back_to_onnxruntime_with_one_line(gpu, cfg, cap
         open_engine(cfg, "affine", "tensorrt")
 
 
+def test_engine_without_sidecar_is_not_trusted(gpu, cfg, caplog):
+    path = build_engine(cfg)
+    path.with_name(path.name + ".json").unlink()
+    caplog.set_level(logging.INFO, logger="talkerd.engines")
+    assert open_engine(cfg, "affine").backend == "onnxruntime"
+    assert "no readable sidecar" in caplog.text and gpu.executions == 0
+
+
 def test_the_matching_engine_is_chosen_among_several(gpu, cfg):
     build_engine(cfg, version="10.1.0", data=b"not an engine")
     build_engine(cfg, version="10.3.0")
