@@ -138,3 +138,18 @@ def test_opening_read_back_from_frames_follows_the_track_without_lag():
     score = [np.corrcoef(np.roll(opening, -lag)[5:-5], jaw[5:-5])[0, 1] for lag in lags]
     best = list(lags)[int(np.argmax(score))]
     assert max(score) > 0.9 and best in (0, 1)  # at most one frame of smoothing delay
+
+
+class SlowVideo(SlowSink):
+    """A file-like sink (offline) on the fake clock: frames stand for video time."""
+
+    offline = True
+
+
+def test_a_video_sink_keeps_real_time_when_frames_are_skipped():
+    clock = FakeClock()
+    sink = SlowVideo(clock)
+    loop = RenderLoop(DefaultAvatar(320, 180), sink, RestSource(), 25, max_frames=60, clock=clock)
+    loop.run(SleepingStop(clock))
+    assert loop.skipped == 1 and loop.frames == 60
+    assert sink.frames == 61  # the skipped slot was filled with the previous picture

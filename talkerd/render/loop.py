@@ -75,7 +75,8 @@ class LoopStats:
     frames: int
     """Frames shown since the loop started."""
     skipped: int
-    """Frames skipped because the loop fell more than a period behind."""
+    """Frames not drawn because the loop fell more than a period behind (a video file repeats the
+    previous frame in their place, so its timeline stays true to the wall clock)."""
     interval_p50_ms: float
     """Median time between two frames shown."""
     interval_p99_ms: float
@@ -128,6 +129,7 @@ class RenderLoop:
         start = self._clock()
         index = 0
         last_shown: float | None = None
+        last_frame = None
         while not stop.is_set() and (self.max_frames is None or self.frames < self.max_frames):
             due = start + index * period
             if self.pace == "wall":
@@ -140,6 +142,11 @@ class RenderLoop:
                     self.skipped += missed
                     index += missed
                     due = start + index * period
+                    if self.sink.offline and last_frame is not None:
+                        # A video file keeps real time: the previous picture stands in for the
+                        # frames that were not drawn (bounded, so a slow encoder cannot spiral).
+                        for _ in range(min(missed, self.fps)):
+                            self.sink.show(last_frame)
                 t = self._clock()
             else:
                 t = due
@@ -159,6 +166,7 @@ class RenderLoop:
                     self._intervals.append(shown - last_shown)
                 self.frames += 1
             last_shown = self.last_frame_at = shown
+            last_frame = frame
             index += 1
 
     def stats(self) -> LoopStats:
