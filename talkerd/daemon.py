@@ -200,8 +200,9 @@ class Daemon:
         from .control import ControlServer
         from .render import make_avatar, open_sink, RenderLoop
 
-        avatar = make_avatar(self.config.render)  # a bad portrait is a config error: before anything starts
-        sink, self.display_reason = open_sink(self.options.display, self.config.render)
+        with self.meter.measure("renderer"):
+            avatar = make_avatar(self.config.render)  # a bad portrait is a config error: before anything starts
+            sink, self.display_reason = open_sink(self.options.display, self.config.render)
         log.info("display: %s", self.display_reason)
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
         self.control.start()
