@@ -28,25 +28,45 @@ class Palette:
     """BGR colours of the default avatar."""
 
     skin: tuple = (160, 190, 236)
+    """Face skin, before shading."""
     lid: tuple = (146, 176, 224)
+    """Eyelids: the skin a shade darker."""
     sclera: tuple = (238, 242, 246)
+    """White of the eye."""
     sclera_shadow: tuple = (205, 212, 222)
+    """The upper lid's shadow on the eye."""
     iris: tuple = (50, 88, 128)
+    """Iris (warm brown)."""
     iris_light: tuple = (80, 130, 170)
+    """Lighter inner iris."""
     iris_rim: tuple = (30, 45, 62)
+    """Dark ring round the iris."""
     pupil: tuple = (22, 22, 28)
+    """Pupil."""
     lash: tuple = (34, 30, 40)
+    """Lash line along the upper lid."""
     lower_lid: tuple = (110, 130, 180)
+    """Faint line of the lower lid."""
     crease: tuple = (120, 148, 200)
+    """Lid crease above the eye."""
     brow: tuple = (40, 52, 80)
+    """Eyebrows."""
     lip_upper: tuple = (102, 98, 196)
+    """Upper lip."""
     lip_lower: tuple = (120, 116, 214)
+    """Lower lip (catches more light)."""
     lip_highlight: tuple = (160, 160, 236)
+    """Sheen on the lower lip."""
     seam: tuple = (70, 55, 125)
+    """Line where the lips meet."""
     mouth_inside: tuple = (34, 22, 72)
+    """The dark inside of the open mouth."""
     teeth: tuple = (236, 240, 244)
+    """Upper teeth."""
     tongue: tuple = (84, 76, 160)
+    """Tongue, seen when the mouth is wide open."""
     chin_crease: tuple = (125, 152, 206)
+    """Crease under pressed lips."""
 
 
 class EyeDrawer:
@@ -129,11 +149,15 @@ class MouthShape:
     """The mouth's outline for one pose, in pixels relative to the mouth centre."""
 
     upper_outer: np.ndarray
+    """(N, 2) top edge of the upper lip, corner to corner."""
     upper_inner: np.ndarray
+    """(N, 2) bottom edge of the upper lip: the top of the opening."""
     lower_inner: np.ndarray
+    """(N, 2) top edge of the lower lip: the bottom of the opening."""
     lower_outer: np.ndarray
+    """(N, 2) bottom edge of the lower lip."""
     opening_px: float
-    inner_limit: int
+    """Height of the opening between the lips, in pixels (0 when closed)."""
 
 
 def _superellipse(u: np.ndarray, limit: float, k: float) -> np.ndarray:
@@ -172,8 +196,7 @@ class MouthDrawer:
         def pts(ys: np.ndarray) -> np.ndarray:
             return np.stack([x, ys], axis=1)
 
-        limit = int(np.count_nonzero(g > 0))
-        return MouthShape(pts(upper_outer), pts(upper_inner), pts(lower_inner), pts(lower_outer), height, limit)
+        return MouthShape(pts(upper_outer), pts(upper_inner), pts(lower_inner), pts(lower_outer), height)
 
     def draw(self, frame: np.ndarray, origin: tuple[int, int], mouth: np.ndarray) -> Box:
         s = self.shape(mouth)

@@ -80,13 +80,17 @@ class LoopStats:
     interval_p50_ms: float
     """Median time between two frames shown."""
     interval_p99_ms: float
+    """99th percentile of the time between two frames shown."""
     interval_max_ms: float
+    """Longest time between two frames shown."""
     draw_p50_ms: float
     """Median time to draw a frame (avatar only)."""
     draw_p99_ms: float
+    """99th percentile of the time to draw a frame."""
     show_p50_ms: float
     """Median time to hand a frame to the sink (window, encoder)."""
     show_p99_ms: float
+    """99th percentile of the time to hand a frame to the sink."""
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -8,6 +8,7 @@ moves smoothly instead of in whole-pixel steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ SHIFT = 4
 """Fractional bits of the fixed-point coordinates handed to OpenCV."""
 _ONE = 1 << SHIFT
 
-Box = tuple
+Box = Tuple[int, int, int, int]
 """A screen rectangle (x, y, width, height) in pixels."""
 
 
@@ -80,8 +81,11 @@ class Sprite:
     """A pre-drawn layer: colour, its alpha and 1 - alpha (both float32, for ``cv2.blendLinear``)."""
 
     bgr: np.ndarray
+    """The layer's colours, uint8 h × w × 3."""
     alpha: np.ndarray
+    """Its coverage, float32 0..1."""
     inverse: np.ndarray
+    """1 - alpha, kept so a frame does not compute it."""
 
     @classmethod
     def from_float(cls, canvas: np.ndarray, alpha: np.ndarray) -> "Sprite":
