@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 CONFIG  ?= configs/default.toml
 STAMP   := .venv/.talkerd-setup
 
-.PHONY: setup run test bench lint plan clean
+.PHONY: setup run test bench plan check-target samples clean
 
 $(STAMP): pyproject.toml scripts/setup.sh tools/provision_models.py
 	bash scripts/setup.sh
@@ -19,6 +19,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	bash scripts/with-test-services.sh $(PY) -m talkerd bench --config $(CONFIG) --turns 5 --json out/bench.json
+
+check-target: $(STAMP)
+	$(PY) tools/check_target.py
 
 plan: $(STAMP)
 	$(PY) -m talkerd plan --config $(CONFIG)

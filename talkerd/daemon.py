@@ -16,6 +16,7 @@ from pathlib import Path
 from .audio_in import open_source, read_wav_mono
 from .components import Components, load_all
 from .config import Config, load_config
+from .engines import status as engine_status
 from .errors import ComponentUnavailable, RequestError
 from .messages import TurnSource
 from .pipeline import Pipeline
@@ -153,6 +154,7 @@ class Daemon:
             "render": self.render_loop.stats().to_dict() if self.render_loop is not None else None,
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
+            "engines": engine_status(),
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())
