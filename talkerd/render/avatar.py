@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .base import Avatar
-from .face_parts import BrowDrawer, EyeDrawer, MouthDrawer, Palette
+from .face_parts import BrowDrawer, EyeDrawer, JawDrawer, MouthDrawer, Palette
 from .motion import IdlePose
 from .paint import Sprite, blur, ellipse, fill_poly, lay, mask_of, polyline, shade
 
@@ -97,6 +97,7 @@ class DefaultAvatar(Avatar):
         self._eyes = [EyeDrawer((rel[0] + side * 63 * u, rel[1] + 6 * u), 37 * u, 23 * u, side, p) for side in (-1, 1)]
         self._brows = [BrowDrawer((rel[0] + side * 64 * u, rel[1] - 44 * u), 40 * u, 6.5 * u, side, p) for side in (-1, 1)]
         self._mouth = MouthDrawer((rel[0], rel[1] + 128 * u), u, p)
+        self._jaw = JawDrawer((rel[0], rel[1] + 128 * u), u)
 
     # -- static layers ------------------------------------------------------------------------------
     def _paint_background(self, colour: tuple) -> np.ndarray:
@@ -200,11 +201,11 @@ class DefaultAvatar(Avatar):
         bridge = blur(mask_of(shape, lambda c: polyline(c, px(_smooth([[9, 20], [12, 48], [17, 70]])), 255, 4 * u)), 3 * u)
         shade(skin, 1.0 - 0.08 * bridge)
         tip = blur(mask_of(shape, lambda c: cv2.ellipse(c, tuple(int(v) for v in px([0, 76])[0]), (int(17 * u), int(10 * u)),
-                                                        0, 25, 155, 255, max(1, int(2.5 * u)), cv2.LINE_AA)), 1.2 * u)
-        shade(skin, 1.0 - 0.2 * tip)
+                                                        0, 30, 150, 255, max(1, int(2 * u)), cv2.LINE_AA)), 0.8 * u)
+        shade(skin, 1.0 - 0.16 * tip)
         for side in (-1, 1):
-            nostril = blur(mask_of(shape, lambda c: ellipse(c, px([side * 9, 84])[0], (4.0 * u, 2.2 * u), 255, side * 20)), 0.8 * u)
-            shade(skin, 1.0 - 0.25 * nostril)
+            nostril = blur(mask_of(shape, lambda c: ellipse(c, px([side * 9, 84])[0], (3.2 * u, 1.7 * u), 255, side * 25)), 0.6 * u)
+            shade(skin, 1.0 - 0.16 * nostril)
         shine = blur(mask_of(shape, lambda c: ellipse(c, px([-3, 68])[0], (5 * u, 4 * u), 255)), 3 * u)
         lay(skin, shine, np.minimum(np.asarray(self.palette.skin, np.float32) * 1.12, 255), 0.6)
 
@@ -243,6 +244,7 @@ class DefaultAvatar(Avatar):
         lift = 0.4 * float(mouth[0]) + 0.25 * max(0.0, -idle.gaze_y) - 0.1 * idle.blink
         for brow in self._brows:
             brow.draw(frame, origin, lift)
+        self._jaw.draw(frame, origin, float(mouth[0]) * (1.0 - float(mouth[1])))
         self._mouth_box = self._mouth.draw(frame, origin, mouth)
         return frame
 

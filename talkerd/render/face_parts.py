@@ -233,3 +233,40 @@ class MouthDrawer:
         for end in (s.upper_inner[0], s.upper_inner[-1]):
             circle(frame, end + at, 1.0 * u, p.seam)
         return (origin[0] + self.box_rel[0], origin[1] + self.box_rel[1], self.box_rel[2], self.box_rel[3])
+
+
+class JawDrawer:
+    """The chin drops as the mouth opens: the lower face is stretched downwards, hinged at the cheeks.
+
+    A remap of the small region from the lip seam to below the chin; the stretch fades out sideways
+    and towards the region's edges, so the warped patch joins the rest of the frame without a seam.
+    """
+
+    DROP = 11.0
+    """Chin travel at a fully open mouth, in design units (1/720 of the frame height)."""
+
+    def __init__(self, mouth_centre: tuple[float, float], unit: float) -> None:
+        cx, cy = mouth_centre
+        half, depth, chin = 130 * unit, 112 * unit, 74 * unit
+        x0, y0 = math.floor(cx - half), math.floor(cy)
+        self.offset = (x0, y0)
+        self.size = (math.ceil(2 * half) + 1, math.ceil(depth) + 1)
+        ys, xs = np.mgrid[0 : self.size[1], 0 : self.size[0]].astype(np.float32)
+        self.xs, self.ys = xs, ys
+        bell = 0.5 + 0.5 * np.cos(np.pi * np.clip(np.abs(xs + x0 - cx) / half, 0, 1))
+        below = ys + y0 - cy
+        rise = np.clip(below / (30 * unit), 0, 1)
+        fall = np.clip((depth - below) / (depth - chin), 0, 1)
+        self.weight = (bell * np.minimum(rise, fall)).astype(np.float32)
+        self.unit = unit
+
+    def draw(self, frame: np.ndarray, origin: tuple[int, int], opening: float) -> None:
+        drop = self.DROP * self.unit * opening
+        if drop < 0.25:
+            return
+        x0, y0 = origin[0] + self.offset[0], origin[1] + self.offset[1]
+        w, h = self.size
+        if x0 < 0 or y0 < 0 or x0 + w > frame.shape[1] or y0 + h > frame.shape[0]:
+            return
+        roi = frame[y0 : y0 + h, x0 : x0 + w]
+        roi[:] = cv2.remap(roi.copy(), self.xs, self.ys - drop * self.weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
