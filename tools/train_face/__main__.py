@@ -32,6 +32,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs/face-eval.md")
     parser.add_argument("--cache", type=Path, default=ROOT / "var/face-train")
     parser.add_argument("--fresh", action="store_true", help="synthesise the corpus again")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="only evaluate the engine in --engine-dir on the held-out sentences and print the figures")
     args = parser.parse_args(argv)
     if min(args.train, args.steps) < 1:
         parser.error("--train and --steps must be at least 1")
@@ -43,6 +45,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = parse(argv)
+    if args.evaluate_only:
+        return evaluate_only(args)
     try:
         import torch
     except ImportError:
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     model.export(net, onnx_path, args.window, args.context,
                  {"source": "tools/train_face", "seed": str(args.seed), "licence": "MIT"})
     report.write_manifest(args.engine_dir, onnx_path.name, args.window, args.context, N_MELS, FEATURE_RATE)
-    result = evaluate.evaluate(args.engine_dir, onnx_path.name, held_set, args.cache)
+    result = evaluate.evaluate(args.engine_dir, held_set, args.cache)
     report.write_evaluation(
         args.doc, result, train_utterances=len(train_set), train_audio_s=sum(u.duration_s for u in train_set),
         steps=args.steps, seed=args.seed, train_s=train_s, window=args.window, context=args.context,
@@ -89,6 +93,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"jaw correlation {result.jaw_correlation:.3f}, p/b/m closed {100 * result.bilabial_closed:.1f}%, "
           f"{result.ms_per_audio_s:.1f} ms per second of audio; wrote {onnx_path} and {args.doc}")
+    return 0
+
+
+def evaluate_only(args: argparse.Namespace) -> int:
+    """Figures of an existing engine (no torch needed): a benchmark for this machine."""
+    from talkerd.errors import TalkerError
+
+    from . import corpus, evaluate, sentences
+
+    if not args.voice.exists():
+        print(f"train_face: no Piper voice at {args.voice} (run scripts/setup.sh)", file=sys.stderr)
+        return 69
+    voice = corpus.load_voice(args.voice)
+    held_set = corpus.build(voice, list(sentences.HELD_OUT), args.seed + 1, args.cache / f"held-seed{args.seed}.npz",
+                            plain_too=True)
+    try:
+        result = evaluate.evaluate(args.engine_dir, held_set, args.cache)
+    except TalkerError as exc:
+        print(f"train_face: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    for name, value in vars(result).items():
+        print(f"{name:24} {value:.4g}" if isinstance(value, float) else f"{name:24} {value}")
     return 0
 
 

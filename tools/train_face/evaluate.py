@@ -18,6 +18,7 @@ import numpy as np
 
 from talkerd import visemes
 from talkerd.config import EnginesConfig, FaceConfig
+from talkerd.engines import load_manifest
 from talkerd.face import FaceEngine
 
 from .corpus import Utterance
@@ -67,9 +68,8 @@ def open_engine_dir(engine_dir: Path, build_dir: Path) -> FaceEngine:
     return FaceEngine.load(FaceConfig(engine=engine_dir.name), engines)
 
 
-def evaluate(engine_dir: Path, onnx_name: str, held_out: list[Utterance], build_dir: Path,
-             fps: int = 30) -> Evaluation:
-    onnx_path = engine_dir / onnx_name
+def evaluate(engine_dir: Path, held_out: list[Utterance], build_dir: Path, fps: int = 30) -> Evaluation:
+    onnx_path = engine_dir / load_manifest(engine_dir).onnx
     engine = open_engine_dir(engine_dir, build_dir)
     engine.warm_up()
     predicted, reference, masks, per_utt = [], [], [], []
