@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -258,7 +260,16 @@ def test_real_piper_voice_on_onnxruntime(tmp_path):
     np.testing.assert_array_equal(engine.run(feeds)["output"], audio)  # noise scales 0: repeatable
     reference = ort.InferenceSession(str(PIPER), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     np.testing.assert_allclose(audio, reference, atol=1e-5)
-    assert engine.memory_bytes() > 10 << 20  # the weights alone are ~60 MB
+    assert engine.memory_bytes() >= 0
+    # The figure is the process's growth while the session loads, so measure it in a fresh process
+    # (in this one, memory freed by earlier tests can be reused without the resident size growing).
+    script = (
+        "import sys; from pathlib import Path; from talkerd.config import EnginesConfig; from talkerd.engines import open_engine;"
+        f"cfg = EnginesConfig(dir=Path({str(tmp_path / 'engines')!r}), build_dir=Path({str(tmp_path / 'build')!r}), cpu_threads=2);"
+        "print(open_engine(cfg, 'joe').memory_bytes())"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert int(fresh.stdout.split()[-1]) > 10 << 20  # the weights alone are ~60 MB
 
 
 @pytest.mark.slow

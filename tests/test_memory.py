@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import subprocess
@@ -292,7 +293,11 @@ def test_meter_measures_what_a_block_takes_and_reports_it_against_the_plan(defau
     plan = plan_memory(default_config)
     meter = MemoryMeter()
     with meter.measure("knowledge"):
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, every page touched
+        # A fresh anonymous mapping with every page touched: heap memory freed by earlier tests in
+        # this process could otherwise be reused without the resident size growing.
+        mapping = mmap.mmap(-1, 64 * 2**20)
+        block = np.frombuffer(mapping, dtype=np.uint8)
+        block[::4096] = 1
     with pytest.raises(RuntimeError), meter.measure("llm"):
         raise RuntimeError("a component that fails to load records nothing")
     rows = {row["name"]: row for row in meter.report(plan)}
