@@ -20,6 +20,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash scripts/with-test-services.sh $(PY) -m talkerd bench --config $(CONFIG) --turns 5 --json out/bench.json
 
+samples: $(STAMP)
+	$(PY) tools/render_samples.py
+
 check-target: $(STAMP)
 	$(PY) tools/check_target.py
 
