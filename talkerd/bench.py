@@ -33,7 +33,10 @@ from .config import Config, load_config
 from .errors import ComponentUnavailable, ExitCode
 from .messages import Mark, Turn
 from .pipeline import Pipeline
-from .playout import NullOutput, Playout
+from .lipsync import AudioCapture, estimate_lag
+from .playout import NullOutput, Playout, PyAudioOutput
+from .render import NullSink, RenderLoop, make_avatar
+from .render.readback import OpeningRecorder
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +94,30 @@ class Bench:
         if missing:
             raise ComponentUnavailable(f"bench needs every stage; not loaded: {', '.join(missing)}")
         self.rate = self.parts.tts.sample_rate
-        self.output = NullOutput(self.rate)
+        self.output, self.capture, self.lipsync_note = self._open_audio(config)
         self.source = WavSource(config.audio)
-        self.playout = Playout(self.output, self.rate, config.audio)
+        self.playout = Playout(self.output, self.rate, config.audio, lip_lead_s=config.render.lip_lead_ms / 1000)
         self.pipeline = Pipeline(self.parts, self.source, self.playout)
         self.finished: list[Turn] = []
         self.playout.on_turn_end = self._on_turn_end
         self._turn_done = threading.Event()
+        self._stop_render = threading.Event()
+        self.avatar = make_avatar(config.render)
+        self.recorder = OpeningRecorder(NullSink(), self.avatar)
+        self.render_loop = RenderLoop(self.avatar, self.recorder, self.playout.clock, config.render.fps)
+
+    def _open_audio(self, config: Config):
+        """The real speaker and a capture of it when a sound server is there (lip sync is then
+        measured); otherwise a null output paced in real time."""
+        try:
+            output = PyAudioOutput(config.audio, self.rate)
+        except ComponentUnavailable as exc:
+            return NullOutput(self.rate), None, f"not measured: no speaker ({exc.message})"
+        try:
+            capture = AudioCapture(config.audio.input_device)
+        except ComponentUnavailable as exc:
+            return output, None, f"not measured: {exc.message}"
+        return output, capture, "measured"
 
     def _on_turn_end(self, turn: Turn) -> None:
         self.pipeline.finish_turn(turn)
@@ -106,14 +126,42 @@ class Bench:
 
     def run(self, turns: int) -> list[TurnFigures]:
         self.pipeline.start()
+        renderer = threading.Thread(target=self.render_loop.run, args=(self._stop_render,), name="talkerd-render", daemon=True)
+        renderer.start()
         figures = []
-        with tempfile.TemporaryDirectory() as folder:
-            for index in range(turns):
-                question = QUESTIONS[index % len(QUESTIONS)]
-                wav = synthesize_question(question, Path(folder) / f"q{index}.wav")
-                figures.append(self._one_turn(question, wav))
-        self.pipeline.stop()
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                for index in range(turns):
+                    question = QUESTIONS[index % len(QUESTIONS)]
+                    wav = synthesize_question(question, Path(folder) / f"q{index}.wav")
+                    figures.append(self._one_turn(question, wav))
+        finally:
+            self._stop_render.set()
+            renderer.join(5)
+            self.pipeline.stop()
+            if self.capture is not None:
+                self.capture.close()
         return figures
+
+    def lipsync(self) -> dict:
+        """Lag of the rendered mouth behind the captured speaker audio, per turn, and frame pacing."""
+        result: dict = {"lip_sync": self.lipsync_note, "render": self.render_loop.stats().to_dict()}
+        if self.capture is None:
+            return result
+        video = self.recorder.track()
+        lags = []
+        for turn in self.finished:
+            start, end = turn.marks[Mark.AUDIO_OUT] - 0.5, turn.marks[Mark.TURN_END] + 0.5
+            segment = video[(video[:, 0] >= start) & (video[:, 0] <= end)]
+            times, level = self.capture.envelope(start, end)
+            try:
+                lags.append(estimate_lag(segment, times, level))
+            except ValueError as exc:
+                log.warning("turn %d: lip sync not measured: %s", turn.id, exc)
+        if lags:
+            result["lag_ms"] = {"p50": round(statistics.median(l.lag_ms for l in lags), 1), "per_turn": [l.lag_ms for l in lags]}
+            result["lag_correlation"] = round(statistics.median(l.correlation for l in lags), 2)
+        return result
 
     def _one_turn(self, question: str, wav: Path) -> TurnFigures:
         self.pipeline.question_filter = lambda heard: question
@@ -224,6 +272,13 @@ def render_report(summary: dict) -> str:
     lines.append("")
     lines.append(f"time to first audio / floor:       {summary['ratio_ttfa_over_floor']:.2f}")
     lines.append(f"sequential / streaming:            {summary['ratio_sequential_over_streaming']:.2f}")
+    if "render" in summary:
+        render = summary["render"]
+        lines.append(f"frame interval p50 / p99 (ms):     {render['interval_p50_ms']:.1f} / {render['interval_p99_ms']:.1f} ({render['frames']} frames, {render['skipped']} skipped)")
+    if "lag_ms" in summary:
+        lines.append(f"lips after sound, p50 (ms):        {summary['lag_ms']['p50']:.0f}  (per turn {summary['lag_ms']['per_turn']}, correlation {summary['lag_correlation']})")
+    elif "lip_sync" in summary:
+        lines.append(f"lip sync:                          {summary['lip_sync']}")
     return "\n".join(lines)
 
 
@@ -233,6 +288,7 @@ def bench_command(config_path: Path, turns: int, json_path: Path | None) -> int:
         return ExitCode.USAGE
     bench = Bench(load_config(config_path))
     summary = summarize(bench.run(turns))
+    summary.update(bench.lipsync())
     print(render_report(summary))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

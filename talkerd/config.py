@@ -272,6 +272,9 @@ class RenderConfig(Section):
     """The drawn default avatar, or a portrait image animated by a description file."""
     portrait: ConfigPath | None = None
     """With ``avatar = "portrait"``: the description file (TOML) naming the image and its regions."""
+    lip_lead_ms: int = Field(default=30, ge=0, le=200)
+    """Show each mouth pose this much before its sound leaves the speaker, to make up for the
+    avatar's shape smoothing and the time to draw and show a frame (measured by ``talkerd bench``)."""
     fullscreen: bool = True
     """Fullscreen window on the display."""
     seed: int = 7

@@ -98,7 +98,7 @@ class Daemon:
             parts.set_state("microphone", "off", f"input {spec}")
         rate = parts.tts.sample_rate if parts.tts is not None else DEFAULT_OUTPUT_RATE
         output = open_output(self.options.output, self.config, parts, rate)
-        playout = Playout(output, rate, self.config.audio)
+        playout = Playout(output, rate, self.config.audio, lip_lead_s=self.config.render.lip_lead_ms / 1000)
         self.pipeline = Pipeline(parts, source, playout)
         playout.on_turn_end = self.pipeline.finish_turn
         self.pipeline.start()

@@ -85,9 +85,11 @@ class _Placed:
 class AudioClock:
     """Maps monotonic time to the sample leaving the speaker, and that sample to a mouth pose."""
 
-    def __init__(self, sample_rate: int, latency_s: float, block: int) -> None:
+    def __init__(self, sample_rate: int, latency_s: float, block: int, lead_s: float = 0.0) -> None:
         self.sample_rate = sample_rate
         self.latency_s = latency_s
+        self.lead_s = lead_s
+        """Mouth poses are taken this far ahead of the sound (see ``render.lip_lead_ms``)."""
         self._block = block
         self._lock = threading.Lock()
         self._written = 0
@@ -121,7 +123,7 @@ class AudioClock:
             return self._written - self.latency_s * self.sample_rate + since_write
 
     def sample(self, now: float | None = None) -> MouthSample:
-        position = self.playing_position(now)
+        position = self.playing_position((time.monotonic() if now is None else now) + self.lead_s)
         with self._lock:
             starts = [placed.start for placed in self._placed]
             index = bisect.bisect_right(starts, position) - 1
@@ -141,14 +143,21 @@ class Playout:
     """The playout worker: one thread writing speech or silence in blocks of ``output_buffer_ms``."""
 
     def __init__(
-        self, output, sample_rate: int, config: AudioConfig, *, on_turn_end=lambda turn: None, maxsize: int = 64
+        self,
+        output,
+        sample_rate: int,
+        config: AudioConfig,
+        *,
+        lip_lead_s: float = 0.0,
+        on_turn_end=lambda turn: None,
+        maxsize: int = 64,
     ) -> None:
         self._output = output
         self.description = output.description
         self.on_turn_end = on_turn_end
         self._rate = sample_rate
         self._block = sample_rate * config.output_buffer_ms // 1000
-        self.clock = AudioClock(sample_rate, output.latency_s, self._block)
+        self.clock = AudioClock(sample_rate, output.latency_s, self._block, lip_lead_s)
         self.queue: queue.Queue[SpeechChunk] = queue.Queue(maxsize=maxsize)
         self._silence = np.zeros(self._block, dtype=np.int16)
         self.heartbeat = time.monotonic()
