@@ -14,11 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
-    import tomli as tomllib  # type: ignore[no-redef]
+from .tomlfile import read_toml, validation_error
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -339,43 +335,18 @@ class Config(Section):
     """The local control socket."""
 
 
-def _field_path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _describe(error: dict) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    message = error["msg"]
-    if kind not in ("value_error", "assertion_error"):
-        message += f" (got {error.get('input')!r})"
-    return message.removeprefix("Value error, ")
-
-
 def parse_config(data: dict, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
     """Validate an already-parsed TOML document."""
     try:
         return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        lines = [f"{source}: {_field_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+        raise validation_error(exc, source) from None
 
 
 def load_config(path: str | os.PathLike) -> Config:
     """Read and validate a config file; raise ``ConfigError`` naming the file and field on any problem."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_toml(path, "config file")
     return parse_config(data, source=str(path), base_dir=path.resolve().parent)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .clauses import split_text, stream_clauses
 from .components import Components
-from .messages import Clause, Mark, Question, SpeechChunk, Turn, TurnSource
+from .messages import Clause, Mark, Question, Turn, TurnSource
 from .playout import Playout
 from .stats import LatencyStats
 from .speech import SpeechMaker

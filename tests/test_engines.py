@@ -81,9 +81,9 @@ def test_per_engine_backend_override(tmp_path):
 
 
 def test_config_rejects_unknown_backend_override(tmp_path):
-    from talkerd.config import tomllib
+    from talkerd.tomlfile import read_toml
 
-    data = tomllib.loads(DEFAULT_CONFIG.read_text())
+    data = read_toml(DEFAULT_CONFIG)
     data["engines"]["backends"] = {"piper-joe-text": "gpu"}
     with pytest.raises(ConfigError, match=r"engines\.backends\.piper-joe-text"):
         parse_config(data, source="x.toml", base_dir=DEFAULT_CONFIG.parent)

@@ -16,11 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, EngineError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
-    import tomli as tomllib  # type: ignore[no-redef]
+from ..tomlfile import read_toml, validation_error
 
 MANIFEST_FILE = "manifest.toml"
 
@@ -204,27 +200,12 @@ class EngineManifest(_Model):
                                   f"the profile min {list(spec.min)} .. max {list(spec.max)}")
 
 
-def _field(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _message(error: dict) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "required key is missing"
-    text = str(error["msg"])
-    if text.startswith("Value error, "):
-        return text[len("Value error, "):]
-    return f"{text} (got {error.get('input')!r})"
-
-
 def parse_manifest(data: dict, *, source: str, folder_name: Optional[str] = None) -> EngineManifest:
     """Validate a parsed manifest; ``ConfigError`` lines name ``source`` and each bad field."""
     try:
         manifest = EngineManifest.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(f"{source}: {_field(e['loc'])}: {_message(e)}" for e in exc.errors())) from None
+        raise validation_error(exc, source) from None
     if folder_name is not None and manifest.name != folder_name:
         raise ConfigError(f"{source}: name: {manifest.name!r} must equal the engine's folder name {folder_name!r}")
     return manifest
@@ -234,13 +215,5 @@ def load_manifest(engine_dir: Path) -> EngineManifest:
     """Read ``engine_dir/manifest.toml``; ``ConfigError`` names the file and field on any problem."""
     engine_dir = Path(engine_dir)
     path = engine_dir / MANIFEST_FILE
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such engine manifest") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_toml(path, "engine manifest")
     return parse_manifest(data, source=str(path), folder_name=engine_dir.name)

@@ -28,14 +28,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml, validation_error
 from .base import Avatar
 from .motion import IdlePose
 from .paint import fill_poly, polyline
 
-try:  # Python 3.11+
-    import tomllib  # novermin (Python 3.11+; tomli below for 3.10)
-except ModuleNotFoundError:  # Python 3.10 (JetPack 6)
-    import tomli as tomllib  # type: ignore[no-redef]
 
 Point = Tuple[float, float]
 MIN_IMAGE_PX = 64
@@ -82,24 +79,11 @@ def _fail(path: Path, field: str, problem: str) -> ConfigError:
 def load_description(path: str | Path) -> tuple[PortraitDescription, np.ndarray]:
     """Read and check a portrait description and its image; ``ConfigError`` names the file and field."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such portrait description") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_toml(path, "portrait description")
     try:
         desc = PortraitDescription.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            what = {"extra_forbidden": "unknown key", "missing": "required key is missing"}.get(e["type"], e["msg"])
-            lines.append(f"{path}: {where}: {what}")
-        raise ConfigError("\n".join(lines)) from None
+        raise validation_error(exc, str(path)) from None
     image_path = desc.image if desc.image.is_absolute() else path.resolve().parent / desc.image
     if not image_path.is_file():
         raise _fail(path, "image", f"no such file: {image_path}")
