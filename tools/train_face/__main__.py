@@ -1,6 +1,6 @@
 """Reproduce the face engine end to end: corpus → targets → training → ONNX + manifest → evaluation.
 
-    python -m tools.train_face [--train 1000] [--steps 4000] [--seed 7]
+    python -m tools.train_face [--train 1000] [--steps 5000] [--seed 7]
 
 Needs the development extra `train` (torch, CPU build) and the Piper voice in var/models. Writes
 engines/face-mouth/{model.onnx,manifest.toml} and docs/face-eval.md; the synthesised corpus is
@@ -11,6 +11,7 @@ Exit codes: 0 done, 2 bad arguments, 69 torch or the voice is missing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 import time
@@ -24,7 +25,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.train_face", description=__doc__.splitlines()[0])
     parser.add_argument("--voice", type=Path, default=ROOT / "var/models/en_US-joe-medium.onnx")
     parser.add_argument("--train", type=int, default=1000, help="training utterances")
-    parser.add_argument("--steps", type=int, default=4000, help="training steps")
+    parser.add_argument("--steps", type=int, default=5000, help="training steps")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--window", type=int, default=160, help="feature frames per network run")
     parser.add_argument("--context", type=int, default=32, help="overlap frames at each window edge")
@@ -67,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     # each held-out sentence twice: at a random rate and noise, and as the daemon speaks (noise off)
     held_texts = list(sentences.HELD_OUT)
     voice = corpus.load_voice(args.voice)
-    tag = f"seed{args.seed}"
+    # the cache is named after its sentences, so a change to the generator synthesises afresh
+    tag = f"seed{args.seed}-" + hashlib.sha1("\n".join(train_texts + held_texts).encode()).hexdigest()[:10]
     if args.fresh:
-        for name in (f"train-{tag}-{args.train}.npz", f"held-{tag}.npz"):
+        for name in (f"train-{tag}.npz", f"held-{tag}.npz"):
             (args.cache / name).unlink(missing_ok=True)
     started = time.monotonic()
-    train_set = corpus.build(voice, train_texts, args.seed, args.cache / f"train-{tag}-{args.train}.npz")
+    train_set = corpus.build(voice, train_texts, args.seed, args.cache / f"train-{tag}.npz")
     held_set = corpus.build(voice, held_texts, args.seed + 1, args.cache / f"held-{tag}.npz", plain_too=True)
     log.info("corpus ready in %.0f s", time.monotonic() - started)
     examples = [corpus.prepare(u) for u in train_set]
@@ -106,8 +108,7 @@ def evaluate_only(args: argparse.Namespace) -> int:
         print(f"train_face: no Piper voice at {args.voice} (run scripts/setup.sh)", file=sys.stderr)
         return 69
     voice = corpus.load_voice(args.voice)
-    held_set = corpus.build(voice, list(sentences.HELD_OUT), args.seed + 1, args.cache / f"held-seed{args.seed}.npz",
-                            plain_too=True)
+    held_set = corpus.build(voice, list(sentences.HELD_OUT), args.seed + 1, None, plain_too=True)
     try:
         result = evaluate.evaluate(args.engine_dir, held_set, args.cache)
     except TalkerError as exc:

@@ -1,6 +1,6 @@
 """The face network (torch, development only) and its ONNX export with fixed window shapes.
 
-A stack of 1-D convolutions over time: a 5-wide input convolution, four residual 5-wide convolutions
+A stack of 1-D convolutions over time (96 channels): a 5-wide input convolution, four residual 5-wide convolutions
 dilated 1, 2, 4 and 8, and a 1×1 output layer with a sigmoid (shapes are 0..1). Receptive field ±32
 feature frames (±320 ms), which the runtime's window context covers, so windows join without seams.
 Feature normalisation (mean and deviation per band, from the training set) is inside the graph.
@@ -23,7 +23,7 @@ RECEPTIVE_HALF = (KERNEL // 2) * (1 + sum(DILATIONS))
 
 
 class MouthNet(nn.Module):
-    def __init__(self, channels: int = 64, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+    def __init__(self, channels: int = 96, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
         super().__init__()
         mean = np.zeros(N_MELS) if mean is None else mean
         std = np.ones(N_MELS) if std is None else std

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .evaluate import CLOSED_JAW, CLOSED_LIPS, Evaluation
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 
 def sha256(path: Path) -> str:

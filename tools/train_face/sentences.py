@@ -25,6 +25,15 @@ WORDS: dict[str, list[str]] = {
              "visit", "wait", "explore", "choose", "remember", "measure", "judge", "enjoy", "thank"],
     "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "today",
             "tomorrow", "this evening", "next week", "every morning"],
+    "noun": ["apple", "table", "window", "garden", "mother", "father", "problem", "morning", "evening",
+             "number", "member", "summer", "winter", "mountain", "river", "picture", "kitchen", "bottle",
+             "button", "pocket", "rabbit", "monkey", "people", "teacher", "doctor", "baby", "family",
+             "money", "market", "airport", "hospital", "camera", "computer", "keyboard", "blanket",
+             "pepper", "butter", "bubble", "puppy", "hamburger", "jumper", "lamp", "stamp", "chimney",
+             "thumb", "climber", "album", "symbol", "carpet", "plumber", "robot", "opera", "umpire",
+             "breakfast", "dinner", "question", "answer", "journey", "weather", "feather", "voice",
+             "choice", "shoe", "cheese", "juice", "ocean", "nature", "future", "treasure", "village",
+             "island", "engine", "program", "moment", "company", "memory", "museum", "tomato", "potato"],
     "adverb": ["quickly", "slowly", "happily", "probably", "maybe", "usually", "perhaps", "always",
                "rarely", "obviously", "politely"],
 }
@@ -58,6 +67,14 @@ TEMPLATES: list[str] = [
     "Mmm, the {thing} from {place} smells wonderful.",
     "Put the {thing} in the box, behind the purple pillow.",
     "Measure twice, cut once; that's what {name} always says.",
+    "The {noun} and the {noun2} are {adverb} {adj}.",
+    "Have you seen my {noun}? I left it by the {noun2}.",
+    "{name}'s {noun} was {adj}, but the {noun2} was even better.",
+    "In the {noun}, a {adj} {noun2} waited for the {noun3}.",
+    "Every {noun} needs a {noun2}, {adverb}.",
+    "Who put a {noun} on top of the {noun2}?",
+    "I think the {adj} {noun} belongs to {name}.",
+    "Oh no! The {noun} fell into the {noun2}.",
 ]
 
 NUMBERS = ["two", "3", "7", "12", "19", "25", "42", "68", "100", "250", "1,500", "2024", "99", "seventy"]

@@ -2,7 +2,7 @@
 
 Gain is varied in the band-power domain (before the logarithm), from -24 dB to +3 dB, and half of the
 crops get a faint noise floor, so the network answers recorded announcements at other levels, not only
-Piper's peak-normalised speech. Frames inside p, b and m weigh five times as much: a closure is short
+Piper's peak-normalised speech. Frames inside p, b and m weigh eight times as much: a closure is short
 and it is what a viewer notices when it is missing.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PAD = 48
 """Frames of digital silence added around every utterance (rest pose targets)."""
 CHANNEL_WEIGHTS = (2.0, 2.0, 1.0, 1.0)
-BILABIAL_WEIGHT = 5.0
+BILABIAL_WEIGHT = 8.0
 
 
 def normalisation(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ class Batches:
         return torch.from_numpy(mel), torch.from_numpy(target), torch.from_numpy(weight)
 
 
-def train(examples: list[Example], *, steps: int, seed: int, channels: int = 64, crop: int = 200,
+def train(examples: list[Example], *, steps: int, seed: int, channels: int = 96, crop: int = 200,
           batch: int = 32, lr: float = 3e-3) -> MouthNet:
     """Train a ``MouthNet`` for ``steps`` steps; the same seed and data give the same weights."""
     torch.manual_seed(seed)
