@@ -60,8 +60,10 @@ def write_evaluation(path: Path, ev: Evaluation, *, train_utterances: int, train
 
     text = f"""# Face engine evaluation
 
-Written by `python -m tools.train_face` (seed {seed}); rerunning it reproduces these figures
-(timings vary with the machine and its load).
+Written by `python -m tools.train_face` (seed {seed}). From the same synthesised corpus (cached in
+var/face-train) a rerun writes a bit-identical ONNX. A corpus synthesised afresh differs slightly,
+because Piper's ONNX draws its voice and duration noise from an unseeded generator; the figures then
+move in the third decimal. Timings vary with the machine and its load.
 
 ## What was trained
 
