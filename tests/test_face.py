@@ -267,3 +267,27 @@ def test_video_rate_keeps_a_closure_between_frame_centres():
     video = face.to_video_rate(track, 25, 25)  # centres at 0.14 and 0.18 s: neither inside
     assert (video[:, LIPS] >= 0.99).sum() == 1
     assert video[4, LIPS] >= 0.99 and video[4, JAW] < 0.05
+
+
+def _runs(mask: np.ndarray) -> int:
+    return int(np.sum(mask[1:] & ~mask[:-1]) + (1 if len(mask) and mask[0] else 0))
+
+
+def test_another_voice_without_durations(engine, tmp_path):
+    """Audio the network never trained on: espeak-ng's own voice, as a recorded announcement would be."""
+    import shutil
+    import subprocess
+    import wave
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh)")
+    path = tmp_path / "bob.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), "Bob met Pam by the map."], check=True)
+    with wave.open(str(path)) as handle:
+        rate = handle.getframerate()
+        audio = np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16)
+    track = engine.mouth_track(audio, rate, 30)
+    # five bilabial closures (B-ob, b-m, P-am, m-b, ma-p; m of "map" may merge) and six vowels
+    assert _runs(track[:, LIPS] >= 0.5) >= 4
+    assert _runs(track[:, JAW] >= 0.4) >= 4
+    assert reads_closed(track[-5:]).all()  # espeak-ng's trailing silence
