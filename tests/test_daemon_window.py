@@ -49,3 +49,35 @@ def test_mouth_moves_with_the_answer_in_the_real_window(tmp_path, screenshot):
     # While speaking the mouth is open in most shots (it closes briefly on consonants and pauses).
     open_shots = [value for value in during if value > 2 * closed]
     assert len(open_shots) >= len(during) / 2, during
+
+
+def test_a_recorded_announcement_is_played_with_lip_sync_from_the_face_engine(tmp_path, screenshot):
+    from .conftest import espeak_wav
+
+    announcement = espeak_wav("Attention please. The café closes in ten minutes.", tmp_path / "announcement.wav")
+    config = write_config(tmp_path)
+    process = DaemonProcess(config, "--input", "none", "--display", "window", "--output", "none")
+    try:
+        status = process.wait_ready()
+        assert status["components"]["face"]["state"] == "ok", status["components"]
+        avatar = DefaultAvatar(1280, 720)
+        avatar.draw(0.0, np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32))
+        x, y, w, h = avatar.mouth_box
+        box = (x - 12, y - 12, w + 24, h + 24)
+        reply = process.ctl("--json", "call", "play", json.dumps({"path": str(announcement), "wait": False}))
+        assert reply.returncode == 0, reply.stderr
+        during = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.call("status")["speaking"]:
+            during.append(opening_fraction(screenshot(), box))
+        time.sleep(0.6)
+        after = opening_fraction(screenshot(), box)
+        last = process.call("status")["last_turn"]
+    finally:
+        assert process.stop() == 0, process.log()
+    assert last["route"] == "play" and last["source"] == "play"
+    closed = 0.016
+    assert after < closed
+    # espeak's audio has no phoneme durations: the mouth here comes from the face engine.
+    assert len(during) >= 3
+    assert sum(value > 2 * closed for value in during) >= len(during) / 3, during
