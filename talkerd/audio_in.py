@@ -59,11 +59,16 @@ def read_wav_mono(path: Path, rate: int) -> np.ndarray:
         raise ComponentUnavailable(f"{path}: not a readable WAV file: {exc}") from None
     except FileNotFoundError:
         raise ComponentUnavailable(f"{path}: no such file") from None
-    audio = samples.reshape(-1, channels).mean(axis=1)
-    if source_rate != rate:
-        positions = np.arange(0, len(audio) * rate / source_rate) * source_rate / rate
-        audio = np.interp(positions, np.arange(len(audio)), audio)
-    return np.clip(np.round(audio), -32768, 32767).astype(np.int16)
+    mono = np.clip(np.round(samples.reshape(-1, channels).mean(axis=1)), -32768, 32767).astype(np.int16)
+    return resample(mono, source_rate, rate)
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """int16 audio linearly resampled (good enough for speech into ASR or a speaker)."""
+    if source_rate == target_rate or len(audio) == 0:
+        return audio
+    positions = np.arange(0, len(audio) * target_rate / source_rate) * source_rate / target_rate
+    return np.round(np.interp(positions, np.arange(len(audio)), audio.astype(np.float32))).astype(np.int16)
 
 
 def speech_end_index(audio: np.ndarray, rate: int, threshold_dbfs: float = -40.0) -> int:

@@ -12,32 +12,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .audio_in import resample
 from .components import Components
 from .messages import MOUTH_CHANNELS, Clause, Mark, PhonemeTiming, SpeechChunk, Turn
 
 log = logging.getLogger(__name__)
 
 RECORDING_CHUNK_S = 0.5
-
-
-def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    if source_rate == target_rate or len(audio) == 0:
-        return audio
-    positions = np.arange(0, len(audio) * target_rate / source_rate) * source_rate / target_rate
-    return np.round(np.interp(positions, np.arange(len(audio)), audio.astype(np.float32))).astype(np.int16)
-
-
-def envelope_mouth(audio: np.ndarray, sample_rate: int, fps: int) -> np.ndarray:
-    """A jaw that follows loudness: the last resort for audio with neither durations nor a face engine."""
-    frames = max(1, math.ceil(len(audio) / sample_rate * fps))
-    mouth = np.zeros((frames, len(MOUTH_CHANNELS)), dtype=np.float32)
-    hop = sample_rate / fps
-    for frame in range(frames):
-        block = audio[int(frame * hop) : int((frame + 1) * hop)].astype(np.float32) / 32768.0
-        if len(block):
-            dbfs = 20 * np.log10(np.sqrt(np.mean(block * block)) + 1e-9)
-            mouth[frame, 0] = np.clip((dbfs + 45.0) / 30.0, 0.0, 1.0)
-    return mouth
 
 
 def shift_phonemes(phonemes, offset_s: float, duration_s: float) -> list[PhonemeTiming]:
@@ -54,25 +35,25 @@ class SpeechMaker:
         self._parts = parts
         self._rate = output_rate
         self._fps = fps
-        self._source = parts.config.face.source
+        self._face_cfg = parts.config.face
 
     def _mouth(self, audio: np.ndarray, sample_rate: int, phonemes) -> np.ndarray:
-        duration = len(audio) / sample_rate
-        face = self._parts.face
-        use_engine = face is not None and (self._source == "engine" or not phonemes)
-        if use_engine:
-            return face.mouth_track(audio, sample_rate, self._fps)
-        if phonemes:
-            from .visemes import mouth_track
+        from .face import MouthSource, envelope_track, select_mouth_source
+        from .visemes import mouth_track
 
-            return mouth_track(phonemes, self._fps, duration)
-        return envelope_mouth(audio, sample_rate, self._fps)
+        face = self._parts.face
+        source = select_mouth_source(self._face_cfg, bool(phonemes), face is not None)
+        if source is MouthSource.DURATIONS:
+            return mouth_track(phonemes, self._fps, len(audio) / sample_rate)
+        if source is MouthSource.ENGINE:
+            return face.mouth_track(audio, sample_rate, self._fps)
+        return envelope_track(audio, sample_rate, self._fps)
 
     def from_clause(self, clause: Clause) -> Iterator[SpeechChunk]:
         turn = clause.turn
         tts = self._parts.tts
         if clause.last:
-            yield SpeechChunk(turn, np.zeros(0, np.int16), self._rate, np.zeros((0, len(MOUTH_CHANNELS)), np.float32), self._fps, last=True)
+            yield self._end_of_turn(turn)
             return
         if tts is None:
             return
@@ -85,12 +66,18 @@ class SpeechMaker:
             yield SpeechChunk(turn, audio, self._rate, mouth, self._fps, text=clause.text)
 
     def from_recording(self, turn: Turn, audio: np.ndarray, sample_rate: int) -> Iterator[SpeechChunk]:
+        """A recording in chunks; its mouth track is computed once over the whole file (the face
+        engine needs the audio around each moment, so chunk edges must not cut its view)."""
         audio = resample(audio, sample_rate, self._rate)
+        mouth = self._mouth(audio, self._rate, ())
+        turn.mark(Mark.FIRST_AUDIO)
+        turn.mark(Mark.FIRST_FACE)
         step = int(RECORDING_CHUNK_S * self._rate)
         for start in range(0, len(audio), step):
-            block = audio[start : start + step]
-            turn.mark(Mark.FIRST_AUDIO)
-            mouth = self._mouth(block, self._rate, ())
-            turn.mark(Mark.FIRST_FACE)
-            yield SpeechChunk(turn, block, self._rate, mouth, self._fps)
-        yield SpeechChunk(turn, np.zeros(0, np.int16), self._rate, np.zeros((0, len(MOUTH_CHANNELS)), np.float32), self._fps, last=True)
+            first_frame = int(start / self._rate * self._fps)
+            last_frame = int(math.ceil(min(start + step, len(audio)) / self._rate * self._fps))
+            yield SpeechChunk(turn, audio[start : start + step], self._rate, mouth[first_frame:last_frame], self._fps)
+        yield self._end_of_turn(turn)
+
+    def _end_of_turn(self, turn: Turn) -> SpeechChunk:
+        return SpeechChunk(turn, np.zeros(0, np.int16), self._rate, np.zeros((0, len(MOUTH_CHANNELS)), np.float32), self._fps, last=True)
