@@ -245,7 +245,10 @@ def summarize(figures: list[TurnFigures]) -> dict:
     ttfa = [f.ttfa_ms for f in figures]
     floor = [f.floor_ms for f in figures]
     sequential = [f.sequential_ms for f in figures]
-    stage_names = sorted({name for f in figures for name in f.stages_ms}, key=lambda n: statistics.median(f.stages_ms.get(n, 0) for f in figures))
+    stage_names = sorted(
+        {name for f in figures for name in f.stages_ms},
+        key=lambda n: statistics.median(f.stages_ms[n] for f in figures if n in f.stages_ms),
+    )
     return {
         "machine": machine_description(),
         "turns": len(figures),
