@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio_in import WavSource, read_wav_mono
+from .bench_tts import measure_first_chunk_ratio
 from .clauses import stream_clauses
 from .components import load_all
 from .config import Config, load_config
@@ -275,6 +276,9 @@ def render_report(summary: dict) -> str:
     lines.append("")
     lines.append(f"time to first audio / floor:       {summary['ratio_ttfa_over_floor']:.2f}")
     lines.append(f"sequential / streaming:            {summary['ratio_sequential_over_streaming']:.2f}")
+    if "tts_first_chunk" in summary:
+        tts = summary["tts_first_chunk"]
+        lines.append(f"TTS first chunk / whole sentence:  {tts['first_chunk_ratio']:.2f}  ({tts['words']} words: first chunk {tts['first_chunk_ms']:.0f} ms, single model {tts['whole_model_ms']:.0f} ms)")
     if "render" in summary:
         render = summary["render"]
         lines.append(f"frame interval p50 / p99 (ms):     {render['interval_p50_ms']:.1f} / {render['interval_p99_ms']:.1f} ({render['frames']} frames, {render['skipped']} skipped)")
@@ -292,6 +296,7 @@ def bench_command(config_path: Path, turns: int, json_path: Path | None) -> int:
     bench = Bench(load_config(config_path))
     summary = summarize(bench.run(turns))
     summary.update(bench.lipsync())
+    summary["tts_first_chunk"] = measure_first_chunk_ratio(bench.parts.tts)
     print(render_report(summary))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,3 +66,6 @@ def test_bench_reports_streaming_floor_sequential_and_lip_sync(tmp_path):
     assert summary["lip_sync"] == "measured"
     assert len(summary["lag_ms"]["per_turn"]) == 2
     assert summary["render"]["frames"] > 0
+    tts = summary["tts_first_chunk"]
+    assert tts["words"] >= 40 and tts["chunks"] > 1
+    assert 0 < tts["first_chunk_ms"] < tts["streamed_total_ms"]
