@@ -116,6 +116,9 @@ class Daemon:
         log.info("ready: %s", self.summary())
 
     def _read_stdin(self) -> None:
+        """Typed questions from the terminal: the development way to talk to the avatar."""
+        sys.stdout.write(f"Type a question for {self.config.persona.name} and press Enter (Ctrl-C stops).\n")
+        sys.stdout.flush()
         for line in sys.stdin:
             if line.strip() and self.pipeline is not None:
                 turn = self.pipeline.ask(line.strip())
