@@ -21,6 +21,8 @@ from .messages import AudioFrame
 
 log = logging.getLogger(__name__)
 
+MAX_RETRY_S = 60.0  # retries of a missing device back off up to this interval
+
 StateCallback = Callable[[str, str], None]
 """Called with (state, detail) when a device comes or goes: state is "ok" or "unavailable"."""
 
@@ -160,15 +162,21 @@ class MicSource:
     def frames(self, stop: threading.Event) -> Iterator[AudioFrame | None]:
         """Frames while the device works; None once per retry while it does not (the listener stays
         alive and its heartbeat fresh: a missing microphone is not a reason to restart the daemon)."""
+        delay = self._config.reconnect_s
         while not stop.is_set():
             try:
-                yield from self._capture(stop)
+                for frame in self._capture(stop):
+                    delay = self._config.reconnect_s
+                    yield frame
             except (OSError, ComponentUnavailable) as exc:
                 # The state callback reports the change once; retries are only worth a debug line.
                 self._on_state("unavailable", f"microphone {self._config.input_device!r}: {exc}")
-                log.debug("microphone unavailable (%s); retrying in %.0f s", exc, self._config.reconnect_s)
-                stop.wait(self._config.reconnect_s)
-                yield None
+                log.debug("microphone unavailable (%s); retrying in %.0f s", exc, delay)
+                retry_at = time.monotonic() + delay
+                while not stop.is_set() and time.monotonic() < retry_at:
+                    yield None  # at least once a second: the listener's heartbeat stays fresh
+                    stop.wait(min(1.0, max(0.0, retry_at - time.monotonic())))
+                delay = min(delay * 2, MAX_RETRY_S)  # a kiosk without a microphone should not churn
 
     def _capture(self, stop: threading.Event) -> Iterator[AudioFrame]:
         import pyaudio
@@ -188,9 +196,11 @@ class MicSource:
                 frames_per_buffer=self._frame,
             )
             self._on_state("ok", f"microphone {self._config.input_device!r}")
+            latency = float(stream.get_input_latency())
             while not stop.is_set():
                 pcm = stream.read(self._frame, exception_on_overflow=False)
-                yield AudioFrame(pcm, self._config.capture_rate, time.monotonic())
+                # Stamped with when the last sample was spoken, not when the driver handed it over.
+                yield AudioFrame(pcm, self._config.capture_rate, time.monotonic() - latency)
         finally:
             if stream is not None:
                 stream.close()

@@ -63,6 +63,10 @@ class Components:
         except TalkerError as exc:
             self.set_state(name, "unavailable", exc.message)
             return None
+        except Exception as exc:  # a library's own failure (ImportError, OSError, …): report, carry on
+            log.exception("%s failed to load", name, extra={"STAGE": name})
+            self.set_state(name, "unavailable", f"failed to load: {type(exc).__name__}: {exc}")
+            return None
         self.set_state(name, "ok")
         return part
 
@@ -70,7 +74,6 @@ class Components:
 def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None) -> Components:
     """Load every component the config asks for, in pipeline order."""
     from .asr import VoskAsr
-    from .dialogue import Dialogue
     from .endpointer import Endpointer, make_detector
 
     parts = Components(config)
@@ -82,7 +85,7 @@ def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[
         parts.set_state("asr", "off", "no audio input")
     loaders += [
         ("knowledge", lambda: _load_knowledge(config)),
-        ("llm", lambda: Dialogue.load(config.llm, config.persona, config.venue)),
+        ("llm", lambda: _load_llm(config)),
         ("tts", lambda: _load_tts(config)),
         ("face", lambda: _load_face(config)),
     ]
@@ -93,6 +96,14 @@ def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[
     if parts.face is None and parts.states["face"].state == "ok":
         parts.set_state("face", "off", f"face.source = {config.face.source!r}, no face engine: mouth shapes from TTS durations")
     return parts
+
+
+def _load_llm(config: Config):
+    from .dialogue import Dialogue
+
+    dialogue = Dialogue.load(config.llm, config.persona, config.venue)
+    dialogue.warm_up()  # the persona prefix is evaluated now, not during the first visitor's question
+    return dialogue
 
 
 def _load_knowledge(config: Config):

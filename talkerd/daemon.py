@@ -17,7 +17,7 @@ from .audio_in import open_source, read_wav_mono
 from .components import Components, load_all
 from .config import Config, load_config
 from .engines import status as engine_status
-from .errors import ComponentUnavailable, RequestError
+from .errors import ComponentUnavailable, ConfigError, ExitCode, RequestError
 from .messages import TurnSource
 from .pipeline import Pipeline
 from .playout import NullOutput, Playout, PyAudioOutput
@@ -72,6 +72,8 @@ class Daemon:
         self.control = None
         self.started_at = time.monotonic()
         self.display_reason = ""
+        self.exit_code = ExitCode.OK
+        self._reload_pending = False
         self.render_loop = None
 
     # -- start-up ---------------------------------------------------------------------------------
@@ -80,6 +82,19 @@ class Daemon:
         if spec == "auto":
             return "mic"
         return spec
+
+    def _load_or_stop(self) -> None:
+        """The loader thread: a failure here is a bug, so the daemon stops (exit 70) rather than show an
+        avatar that never answers."""
+        try:
+            self._load()
+        except Exception:
+            log.exception("start-up failed")
+            self.exit_code = ExitCode.SOFTWARE
+            self.stop_event.set()
+            return
+        if self._reload_pending:
+            self.reload()
 
     def _load(self) -> None:
         """Runs in a background thread while the avatar is already on screen."""
@@ -98,7 +113,14 @@ class Daemon:
             parts.set_state("microphone", "off", f"input {spec}")
         rate = parts.tts.sample_rate if parts.tts is not None else DEFAULT_OUTPUT_RATE
         output = open_output(self.options.output, self.config, parts, rate)
-        playout = Playout(output, rate, self.config.audio, lip_lead_s=self.config.render.lip_lead_ms / 1000)
+        playout = Playout(
+            output,
+            rate,
+            self.config.audio,
+            lip_lead_s=self.config.render.lip_lead_ms / 1000,
+            reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
+            on_state=lambda state, detail: parts.set_state("speaker", state, detail),
+        )
         self.pipeline = Pipeline(parts, source, playout)
         playout.on_turn_end = self.pipeline.finish_turn
         self.pipeline.start()
@@ -188,17 +210,33 @@ class Daemon:
         return {"reloaded": True}
 
     def reload(self) -> None:
-        """SIGHUP: re-read the venue knowledge and persona; models stay loaded."""
+        """SIGHUP: re-read the venue knowledge and the persona's texts; models and devices stay as they
+        are (other changes need a restart). A broken file is logged and the running config kept."""
         from .knowledge import VenueKnowledge
 
+        if not self.ready.is_set():
+            self._reload_pending = True  # the loader reloads once it is done
+            log.info("reload requested while loading; it follows when loading is done")
+            return
         self.notifier.reloading()
         try:
             config = load_config(self.options.config_path)
-            self.parts.knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
-            self.parts.config = config
-            log.info("reloaded venue knowledge from %s", self.options.config_path)
-        finally:
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc.message)
             self.notifier.ready()
+            raise
+        self.parts.knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
+        self.parts.config = config
+        if self.parts.dialogue is not None:
+            self.parts.dialogue.set_persona(config.persona, config.venue)
+        log.info("reloaded venue knowledge and persona from %s", self.options.config_path)
+        self.notifier.ready()
+
+    def _reload_on_signal(self) -> None:
+        try:
+            self.reload()
+        except ConfigError:
+            return  # reload() has logged why and kept the running config
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -213,8 +251,8 @@ class Daemon:
         self.control.start()
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
-        loader = threading.Thread(target=self._load, name="talkerd-loader", daemon=True)
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self._reload_on_signal, daemon=True).start())
+        loader = threading.Thread(target=self._load_or_stop, name="talkerd-loader", daemon=True)
         loader.start()
         threading.Thread(target=self._supervise, name="talkerd-supervisor", daemon=True).start()
         self.render_loop = RenderLoop(avatar, sink, self, self.config.render.fps)
@@ -228,7 +266,7 @@ class Daemon:
             if self.pipeline is not None:
                 self.pipeline.stop()
             sink.close()
-        return 0
+        return self.exit_code
 
     def sample(self):
         """The render loop's mouth source: the audio clock once the pipeline runs, else rest."""

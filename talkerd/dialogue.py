@@ -79,6 +79,11 @@ class Dialogue:
     def reset(self) -> None:
         self._history.clear()
 
+    def set_persona(self, persona: PersonaConfig, venue: VenueConfig) -> None:
+        """A reloaded persona: a new fixed prefix (evaluated once on the next turn) and no history."""
+        self._system = system_prompt(persona, venue, self._config)
+        self.reset()
+
     def messages(self, question: str, facts: tuple[str, ...] = ()) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self._system}]
         for exchange in self._history:
@@ -134,7 +139,7 @@ class Dialogue:
             completion_tokens=int(perf.n_eval),
             timed_out=timed_out,
         )
-        if record and text and not timed_out:
+        if record and text and not timed_out and not cancelled():
             self._remember(question, text)
 
     def _prompt_text(self, question: str, facts: tuple[str, ...]) -> str:

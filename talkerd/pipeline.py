@@ -33,7 +33,6 @@ ECHO_TAIL_S = 0.3  # audio kept from before the endpointer's decision, so the fi
 class Pipeline:
     def __init__(self, parts: Components, source, playout: Playout) -> None:
         self.parts = parts
-        self.config = parts.config
         self.source = source
         self.playout = playout
         self.speech = SpeechMaker(parts, playout.clock.sample_rate, self.config.render.fps)
@@ -49,7 +48,13 @@ class Pipeline:
         """Maps the recognised text to the question asked; the benchmark substitutes its script."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._turn_lock = threading.Lock()
         self.stages: tuple[str, ...] = ()
+
+    @property
+    def config(self):
+        """The current config (a reload may replace it between turns)."""
+        return self.parts.config
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,7 +104,7 @@ class Pipeline:
         """Answer a typed question aloud (enters the pipeline at "final text")."""
         turn = Turn(source, question=text.strip())
         turn.mark(Mark.ASR_FINAL)
-        self._interrupt()
+        self._begin(turn)
         self.questions.put(Question(turn, turn.question))
         return turn
 
@@ -107,8 +112,7 @@ class Pipeline:
         """Speak the given text as is (enters the pipeline at the TTS)."""
         turn = Turn(TurnSource.SAY, route="say")
         turn.mark(Mark.FIRST_CLAUSE)
-        self._interrupt()
-        self.current_turn = turn
+        self._begin(turn)
         self._emit_text(turn, text)
         return turn
 
@@ -116,13 +120,26 @@ class Pipeline:
         """Play recorded audio with lip sync from the face engine (no phoneme durations exist)."""
         turn = Turn(TurnSource.PLAY, question=description, route="play")
         turn.mark(Mark.FIRST_CLAUSE)
-        self._interrupt()
-        self.current_turn = turn
-        for chunk in self.speech.from_recording(turn, audio, sample_rate):
-            self.playout.queue.put(chunk)
+        self._begin(turn)
+
+        def feed() -> None:
+            for chunk in self.speech.from_recording(turn, audio, sample_rate):
+                if turn.is_cancelled:
+                    return
+                self.playout.queue.put(chunk)
+
+        threading.Thread(target=feed, name=f"talkerd-play-{turn.id}", daemon=True).start()
         return turn
 
+    def _begin(self, turn: Turn) -> None:
+        """Make ``turn`` the one being answered; the one before it, queued or speaking, is cancelled."""
+        with self._turn_lock:
+            previous, self.current_turn = self.current_turn, turn
+        if previous is not None and not previous.done.is_set():
+            self.cancel(previous)
+
     def _interrupt(self) -> None:
+        """Barge-in: the visitor speaks over the avatar."""
         turn = self.current_turn
         if turn is not None and not turn.done.is_set():
             self.cancel(turn)
@@ -140,7 +157,12 @@ class Pipeline:
         preroll_frames = None
         for frame in self.source.frames(self._stop):
             self.beat("listener")
-            if frame is None or endpointer is None or asr is None:
+            if frame is None:  # the microphone is gone: drop any half utterance
+                if endpointer is not None and endpointer.in_speech:
+                    endpointer.reset()
+                preroll, self.partial_text = [], ""
+                continue
+            if endpointer is None or asr is None:
                 continue
             if preroll_frames is None:
                 preroll_frames = max(1, int(PREROLL_S / frame.duration_s))
@@ -180,6 +202,7 @@ class Pipeline:
         log.info("heard %r", recognition.text, extra={"TURN_ID": turn.id, "STAGE": "asr"})
         turn.question = self.question_filter(recognition.text)
         if turn.question:
+            self._begin(turn)
             self.questions.put(Question(turn, turn.question))
 
     def _avatar_speaking(self) -> bool:
@@ -204,8 +227,12 @@ class Pipeline:
             turn = question.turn
             if turn.is_cancelled:
                 continue
-            self.current_turn = turn
-            self._answer(turn, question.text)
+            try:
+                self._answer(turn, question.text)
+            except Exception:
+                # One bad question must not stop the brain: end this turn and take the next.
+                log.exception("could not answer %r", question.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+                self.clauses.put(Clause(turn, "", -1, last=True))
 
     def _answer(self, turn: Turn, text: str) -> None:
         from .knowledge import MatchKind
@@ -233,8 +260,8 @@ class Pipeline:
                 turn.mark(Mark.FIRST_TOKEN)
                 self.beat("brain")
                 yield piece
-        except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures surface as these
-            log.error("the LLM failed: %s", exc, extra={"TURN_ID": turn.id, "STAGE": "llm"})
+        except Exception:  # llama.cpp failures surface as several types; the visitor hears an apology
+            log.exception("the LLM failed", extra={"TURN_ID": turn.id, "STAGE": "llm"})
             yield " " + self.config.persona.apology
             return
         stats = dialogue.last_stats
@@ -266,9 +293,14 @@ class Pipeline:
                 continue
             if clause.turn.is_cancelled:
                 continue
-            for chunk in self.speech.from_clause(clause):
-                self.beat("speech")
-                self.playout.queue.put(chunk)
+            try:
+                for chunk in self.speech.from_clause(clause):
+                    self.beat("speech")
+                    self.playout.queue.put(chunk)
+            except Exception as exc:
+                # Skip the clause, keep the turn and the worker going; status shows the failure.
+                log.exception("could not speak %r", clause.text, extra={"TURN_ID": clause.turn.id, "STAGE": "tts"})
+                self.parts.set_state("tts", "degraded", f"failed on a clause: {exc}")
 
     def finish_turn(self, turn: Turn) -> None:
         """Called by the playout when a turn's last chunk has been played."""

@@ -12,11 +12,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .audio_in import find_device
+from .audio_in import MAX_RETRY_S, find_device
 from .config import AudioConfig
 from .errors import ComponentUnavailable
 from .messages import MOUTH_CHANNELS, Mark, SpeechChunk, Turn
@@ -150,11 +151,17 @@ class Playout:
         *,
         lip_lead_s: float = 0.0,
         on_turn_end=lambda turn: None,
+        reopen: Callable[[], object] | None = None,
+        on_state: Callable[[str, str], None] = lambda state, detail: None,
         maxsize: int = 64,
     ) -> None:
         self._output = output
-        self.description = output.description
         self.on_turn_end = on_turn_end
+        self._reopen = reopen
+        """Opens the real speaker again; None when audio output is off on purpose."""
+        self._on_state = on_state
+        self._first_retry = self._retry_every = config.reconnect_s
+        self._retry_at = time.monotonic() + config.reconnect_s
         self._rate = sample_rate
         self._block = sample_rate * config.output_buffer_ms // 1000
         self.clock = AudioClock(sample_rate, output.latency_s, self._block, lip_lead_s)
@@ -162,9 +169,14 @@ class Playout:
         self._silence = np.zeros(self._block, dtype=np.int16)
         self.heartbeat = time.monotonic()
 
+    @property
+    def description(self) -> str:
+        return self._output.description
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.heartbeat = time.monotonic()
+            self._maybe_reopen()
             try:
                 chunk = self.queue.get_nowait()
             except queue.Empty:
@@ -172,7 +184,7 @@ class Playout:
                 continue
             if not chunk.turn.is_cancelled:
                 self._play(chunk)
-            if chunk.last and not chunk.turn.is_cancelled:
+            if chunk.last and not chunk.turn.is_cancelled and not chunk.turn.done.is_set():
                 chunk.turn.mark(Mark.TURN_END, time.monotonic() + self.clock.latency_s)
                 self.on_turn_end(chunk.turn)
                 chunk.turn.done.set()
@@ -192,8 +204,41 @@ class Playout:
             self.heartbeat = time.monotonic()
 
     def _write(self, samples: np.ndarray) -> None:
-        self._output.write(samples)
+        try:
+            self._output.write(samples)
+        except OSError as exc:
+            self._lost(exc)
+            self._output.write(samples)
         self.clock.wrote(len(samples))
+
+    def _lost(self, exc: OSError) -> None:
+        """The speaker went away: go on against a real-time null output (the face keeps its clock)."""
+        log.warning("speaker lost (%s); playing to nothing and retrying every %.0f s", exc, self._retry_every)
+        self._on_state("unavailable", f"speaker lost: {exc}")
+        try:
+            self._output.close()
+        except OSError as close_error:
+            log.debug("closing the lost speaker failed too: %s", close_error)
+        self._switch(NullOutput(self._rate))
+        self._retry_at = time.monotonic() + self._retry_every
+
+    def _maybe_reopen(self) -> None:
+        if self._reopen is None or not isinstance(self._output, NullOutput) or time.monotonic() < self._retry_at:
+            return
+        try:
+            output = self._reopen()
+        except ComponentUnavailable as exc:
+            log.debug("speaker still unavailable: %s", exc.message)
+            self._retry_every = min(self._retry_every * 2, MAX_RETRY_S)
+            self._retry_at = time.monotonic() + self._retry_every
+            return
+        self._retry_every = self._first_retry
+        self._switch(output)
+        self._on_state("ok", f"latency {output.latency_s * 1000:.0f} ms")
+
+    def _switch(self, output) -> None:
+        self._output = output
+        self.clock.latency_s = output.latency_s
 
     def flush(self, turn: Turn) -> None:
         """Drop the queued chunks of a cancelled turn."""

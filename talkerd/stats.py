@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from .messages import Mark, Turn
+from .messages import Mark, Turn, TurnSource
 
 TIME_TO_FIRST_AUDIO = "time_to_first_audio"
 
@@ -41,7 +41,8 @@ class LatencyStats:
     def add(self, turn: Turn) -> None:
         latencies = turn.latencies_ms()
         ttfa = time_to_first_audio_ms(turn)
-        if ttfa is not None:
+        # Only answers count towards time to first audio: `say` and `play` have no question to answer.
+        if ttfa is not None and turn.source in (TurnSource.VOICE, TurnSource.TYPED):
             latencies[TIME_TO_FIRST_AUDIO] = round(ttfa, 1)
         with self._lock:
             self._turns.append(latencies)

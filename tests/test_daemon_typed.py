@@ -5,6 +5,7 @@ no display (both reported in status, neither a crash).
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -97,3 +98,25 @@ def test_a_missing_model_is_reported_and_the_rest_carries_on(tmp_path):
         assert "9" in answer["answer"]
     finally:
         assert process.stop() == 0
+
+
+def test_a_new_question_cancels_the_one_before_it(daemon):
+    process, _ = daemon
+    first = process.call("call", "ask", json.dumps({"text": "Tell me a long story about the history of books.", "wait": False}))
+    second = process.call("ask", "Where are the toilets?")
+    assert second["route"] == "curated" and "toilet" in second["answer"].lower()
+    status = process.call("status")
+    assert status["last_turn"]["id"] == second["turn_id"] != first["turn_id"]
+    # The first question was cancelled: only the second one finished.
+    assert status["turns"] == 1
+
+
+def test_a_broken_config_on_reload_is_refused_and_nothing_is_lost(daemon):
+    process, _ = daemon
+    good = process.config.read_text()
+    process.config.write_text(good.replace("[venue]", "[venue]\nnonsense = 1", 1))
+    result = process.ctl("reload")
+    assert result.returncode == 1
+    assert "venue.nonsense" in result.stderr and "unknown key" in result.stderr
+    answer = process.call("ask", "What time does the store open?")
+    assert "9" in answer["answer"]
