@@ -20,7 +20,7 @@ from tests.conftest import DEFAULT_CONFIG, MODELS, ROOT
 from tests.gguf_factory import QWEN25_1_5B, QWEN25_3B, LlamaDims, write_llama_header, write_tiny_llama
 
 SMOLLM2 = MODELS / "smollm2-135m-instruct-q4_1.gguf"
-COMPONENTS = ("runtime", "renderer", "endpointer", "asr", "knowledge", "llm", "tts")
+COMPONENTS = ("runtime", "renderer", "endpointer", "asr", "knowledge", "llm", "tts", "face")
 
 
 def needs(path: Path) -> Path:

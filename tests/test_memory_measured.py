@@ -68,7 +68,7 @@ def test_every_development_component_is_within_25_percent_of_its_plan():
             pytest.skip(f"{model} is not provisioned (run scripts/setup.sh)")
     result = _probe(DEFAULT_CONFIG)
     measured = {row["name"] for row in result["rows"] if row["actual_mb"] is not None}
-    expected = {"runtime", "endpointer", "asr", "knowledge", "llm", "tts"}
+    expected = {"runtime", "endpointer", "asr", "knowledge", "llm", "tts", "face"}
     if os.environ.get("TALKERD_TEST_DISPLAY") == "1":
         expected.add("renderer")
     assert expected <= measured, f"not measured: {expected - measured}; skipped: {result['skipped']}"

@@ -176,9 +176,23 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"rows": rows, "skipped": skipped}, indent=2))
     else:
         _print_table(rows, skipped)
-    off = [r["name"] for r in rows if r["name"] != "process" and r["error_pct"] is not None
-           and abs(r["error_pct"]) > args.tolerance]
+    off = [r["name"] for r in rows if r["name"] != "process" and _off(r, args.tolerance)]
     return ExitCode.FAILURE if off else ExitCode.OK
+
+
+SMALL_MB = 20.0
+"""Below this, percentages mean nothing (allocator noise alone is tens of percent): within
+``SMALL_TOLERANCE_MB`` is right."""
+SMALL_TOLERANCE_MB = 10.0
+
+
+def _off(row: dict, tolerance_pct: float) -> bool:
+    planned, actual = row["planned_mb"], row["actual_mb"]
+    if planned is None or actual is None:
+        return False
+    if max(planned, actual) < SMALL_MB:
+        return abs(planned - actual) > SMALL_TOLERANCE_MB
+    return abs(planned - actual) > tolerance_pct / 100 * actual
 
 
 if __name__ == "__main__":
