@@ -1,0 +1,104 @@
+"""The speaker disappears mid-sentence and comes back: a real PulseAudio sink is unloaded under the
+playout and loaded again. The turn still finishes, the clock keeps running, and the speaker is reopened."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import ROOT
+
+SINK = "talkerd_unplug_test"
+
+PLAYER = r"""
+import sys, threading, time
+import numpy as np
+from talkerd.config import AudioConfig
+from talkerd.messages import SpeechChunk, Turn, TurnSource
+from talkerd.playout import Playout, PyAudioOutput
+
+rate = 22050
+config = AudioConfig(reconnect_s=0.5)
+def state(name, detail):
+    print("state", name, detail, flush=True)
+playout = Playout(PyAudioOutput(config, rate), rate, config, reopen=lambda: PyAudioOutput(config, rate), on_state=state)
+stop = threading.Event()
+threading.Thread(target=playout.run, args=(stop,), daemon=True).start()
+turn = Turn(TurnSource.SAY)
+tone = (3000 * np.sin(np.arange(3 * rate) * 2 * np.pi * 220 / rate)).astype(np.int16)
+mouth = np.zeros((90, 4), np.float32)
+playout.queue.put(SpeechChunk(turn, tone, rate, mouth, 30))
+playout.queue.put(SpeechChunk(turn, np.zeros(0, np.int16), rate, mouth[:0], 30, last=True))
+print("playing", flush=True)
+print("turn done" if turn.done.wait(20) else "turn stuck", flush=True)
+before = playout.clock.playing_position()
+time.sleep(1.0)
+print("clock advanced", playout.clock.playing_position() - before > 0.5 * rate, flush=True)
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline and playout.description == "none":
+    time.sleep(0.2)
+print("output", playout.description, flush=True)
+stop.set()
+"""
+
+
+@pytest.fixture
+def private_pulse(tmp_path):
+    """A PulseAudio server of this test's own, whose only sink the test may take away."""
+    if shutil.which("pulseaudio") is None:
+        pytest.skip("pulseaudio is not installed")
+    runtime = tmp_path / "runtime"
+    (runtime / "pulse").mkdir(parents=True)
+    script = tmp_path / "private.pa"
+    script.write_text(f"load-module module-native-protocol-unix auth-anonymous=1 socket={runtime}/pulse/native\n")
+    env = {
+        **os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_RUNTIME_PATH": str(runtime / "pulse"),
+        "PULSE_STATE_PATH": str(runtime / "pulse"), "PULSE_SERVER": f"unix:{runtime}/pulse/native", "HOME": str(tmp_path),
+    }
+    env.pop("PULSE_SINK", None)
+    server = subprocess.Popen(
+        ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit=yes", "-n", "-F", str(script)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+            break
+        time.sleep(0.05)
+    yield env
+    server.terminate()
+    server.wait(10)
+
+
+def load_sink(env) -> str:
+    return subprocess.run(
+        ["pactl", "load-module", "module-null-sink", f"sink_name={SINK}", "rate=22050", "channels=1", "norewinds=1"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+
+
+def test_speaker_lost_mid_sentence_then_back(private_pulse):
+    env = private_pulse
+    module = load_sink(env)
+    player = subprocess.Popen([sys.executable, "-c", PLAYER], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert player.stdout.readline().strip() == "playing"
+        time.sleep(1.0)  # a third of the way into the sentence
+        subprocess.run(["pactl", "unload-module", module], env=env, check=True)  # the only speaker is gone
+        time.sleep(2.0)
+        load_sink(env)  # plugged back in
+        out, err = player.communicate(timeout=60)
+    finally:
+        if player.poll() is None:
+            player.kill()
+    lines = ["playing"] + out.splitlines()
+    assert player.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert any(line.startswith("state unavailable speaker lost") for line in lines), lines
+    assert "turn done" in lines
+    assert "clock advanced True" in lines
+    assert any(line.startswith("state ok") for line in lines), lines
+    assert lines[-1].startswith("output speaker:")
