@@ -98,3 +98,14 @@ def screenshot(needs_display):
         return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
     return grab
+
+
+def piper_speech(text: str):
+    """The real Piper voice speaking ``text`` with phoneme alignments (noise off): its first chunk."""
+    piper = pytest.importorskip("piper")
+    model = MODELS / "en_US-joe-medium.onnx"
+    if not model.exists():
+        pytest.skip(f"{model} is not provisioned (scripts/setup.sh)")
+    voice = piper.PiperVoice.load(str(model), include_alignments=True)
+    config = piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    return next(iter(voice.synthesize(text, config, include_alignments=True)))

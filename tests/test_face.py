@@ -12,25 +12,17 @@ import pytest
 from talkerd import face, visemes
 from talkerd.config import EnginesConfig, FaceConfig
 from talkerd.errors import ConfigError, EngineError, ExitCode
+from tools.train_face.sentences import HELD_OUT as held_out_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE_DIR = Path(os.environ.get("TALKERD_FACE_ENGINE_DIR", ROOT / "engines/face-mouth"))
 ONNX = ENGINE_DIR / "model.onnx"
 VOICE = ROOT / "var/models/en_US-joe-medium.onnx"
+
 JAW, LIPS = 0, 1
 
-# The first sentences of tools/train_face/sentences.py:HELD_OUT: written for the evaluation, made from
-# none of the training templates.
-HELD_OUT = [
-    "Maybe the plumber brought a broom and a mop to the pub.",
-    "A famous poem about Bombay was printed in a small paperback.",
-    "Honestly, nobody expected the orchestra to arrive before lunch.",
-    "Would you like a map of the upper gallery?",
-    "The exhibition of impressionist paintings closes in March.",
-    "Please remember to switch off your mobile phone during the performance.",
-    "Our cafeteria serves soup, sandwiches and apple pie until four.",
-    "The lift beside the ramp goes up to the rooftop terrace.",
-]
+# Written for the evaluation and made from none of the training templates; the tests take the first eight.
+HELD_OUT = held_out_sentences[:8]
 
 
 def open_face(build_dir: Path, engine_dir: Path = ENGINE_DIR) -> face.FaceEngine:

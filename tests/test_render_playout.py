@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import pytest
 
 from talkerd.config import AudioConfig
@@ -11,7 +10,7 @@ from talkerd.messages import Mark, SpeechChunk, Turn, TurnSource
 from talkerd.playout import NullOutput, Playout
 from talkerd.render import DefaultAvatar, RenderLoop, WindowSink, mouth_opening
 
-from .conftest import MODELS
+from .conftest import piper_speech
 from .test_render_window import SIZE, on_screen
 
 pytestmark = [pytest.mark.display, pytest.mark.slow]
@@ -55,15 +54,9 @@ class Screenshots:
 
 
 def test_window_follows_the_playout_clock_open_while_speaking_closed_after(needs_display, screenshot):
-    piper = pytest.importorskip("piper")
     from talkerd import visemes
 
-    model = MODELS / "en_US-joe-medium.onnx"
-    if not model.exists():
-        pytest.skip(f"{model} is not provisioned (scripts/setup.sh)")
-    voice = piper.PiperVoice.load(str(model), include_alignments=True)
-    config = piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    chunk = next(iter(voice.synthesize("Papa, are you awake? Mama made a banana pie, and Anna baked a large apple tart.", config, include_alignments=True)))
+    chunk = piper_speech("Papa, are you awake? Mama made a banana pie, and Anna baked a large apple tart.")
     rate, fps = chunk.sample_rate, 30
     audio = chunk.audio_int16_array
     timings = visemes.timings_from_alignments([(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments], rate)

@@ -10,7 +10,7 @@ import pytest
 from talkerd.render import DefaultAvatar, MouthSample, PortraitAvatar, RenderLoop, WindowSink
 from talkerd.render.paint import luminance
 
-from .conftest import MODELS
+from .conftest import piper_speech
 
 pytestmark = pytest.mark.display
 SIZE = (1280, 720)  # the test X screen
@@ -120,15 +120,9 @@ class CapturingWindow:
 
 @pytest.mark.slow
 def test_bob_met_pam_by_the_map_lips_close_on_p_b_m_and_open_on_vowels(window, screenshot):
-    piper = pytest.importorskip("piper")
     from talkerd import visemes
 
-    model = MODELS / "en_US-joe-medium.onnx"
-    if not model.exists():
-        pytest.skip(f"{model} is not provisioned (scripts/setup.sh)")
-    voice = piper.PiperVoice.load(str(model), include_alignments=True)
-    config = piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    chunk = next(iter(voice.synthesize("Bob met Pam by the map.", config, include_alignments=True)))
+    chunk = piper_speech("Bob met Pam by the map.")
     pairs = [(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments]
     timings = visemes.timings_from_alignments(pairs, chunk.sample_rate)
     duration = len(chunk.audio_int16_array) / chunk.sample_rate
