@@ -94,6 +94,13 @@ def test_a_missing_model_is_reported_and_the_rest_carries_on(tmp_path):
         status = process.wait_ready()
         assert status["components"]["asr"]["state"] == "unavailable"
         assert "no-such-vosk-model" in status["components"]["asr"]["detail"]
+        # No sound server: the microphone is reported missing (and retried), not a crash.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and status["components"].get("microphone", {}).get("state") != "unavailable":
+            time.sleep(0.2)
+            status = process.call("status")
+        assert status["components"]["microphone"]["state"] == "unavailable", status["components"]
+        assert status["components"]["speaker"]["state"] == "off"
         answer = process.call("ask", "What time does the store open?")
         assert "9" in answer["answer"]
     finally:
