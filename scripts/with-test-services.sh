@@ -18,7 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkfifo "$TALKERD_TEST_MIC_FIFO"
 cat >"$RUNTIME/default.pa" <<PA
 load-module module-native-protocol-unix auth-anonymous=1 socket=$RUNTIME/pulse/native
 load-module module-null-sink sink_name=spk rate=16000 channels=1 norewinds=1

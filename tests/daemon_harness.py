@@ -68,7 +68,8 @@ class DaemonProcess:
         raise AssertionError(f"talkerd was not ready within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self) -> int:
