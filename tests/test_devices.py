@@ -1,5 +1,6 @@
-"""The speaker disappears mid-sentence and comes back: a real PulseAudio sink is unloaded under the
-playout and loaded again. The turn still finishes, the clock keeps running, and the speaker is reopened."""
+"""Audio devices that disappear and come back, in a private PulseAudio whose only devices the tests
+may take away: the speaker mid-sentence (the turn still finishes, the speaker is reopened) and the
+microphone while listening (reported, retried, back)."""
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ stop.set()
 
 @pytest.fixture
 def private_pulse(tmp_path):
-    """A PulseAudio server of this test's own, whose only sink the test may take away."""
+    """A PulseAudio server of this test's own, whose only devices the test may take away."""
     if shutil.which("pulseaudio") is None:
         pytest.skip("pulseaudio is not installed")
     runtime = tmp_path / "runtime"
@@ -102,3 +103,53 @@ def test_speaker_lost_mid_sentence_then_back(private_pulse):
     assert "clock advanced True" in lines
     assert any(line.startswith("state ok") for line in lines), lines
     assert lines[-1].startswith("output speaker:")
+
+
+LISTENER = r"""
+import threading, time
+from talkerd.audio_in import MicSource
+from talkerd.config import AudioConfig
+
+def state(name, detail):
+    print("state", name, detail, flush=True)
+source = MicSource(AudioConfig(reconnect_s=0.5), on_state=state)
+stop = threading.Event()
+threading.Timer(12, stop.set).start()
+frames = gaps = 0
+for frame in source.frames(stop):
+    if frame is None:
+        gaps += 1
+        if gaps == 1:
+            print("gap", flush=True)
+        continue
+    frames += 1
+    if frames == 25:
+        print("listening", flush=True)
+    if gaps and frames > 25 + 25:
+        print("back", flush=True)
+        stop.set()
+"""
+
+
+def test_microphone_lost_then_back(private_pulse):
+    env = private_pulse
+    module = load_sink(env)  # its monitor is the only source: the "microphone"
+    listener = subprocess.Popen([sys.executable, "-c", LISTENER], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while (line := listener.stdout.readline().strip()) != "listening":
+            assert line, f"the microphone never delivered audio: {listener.stderr.read()[-2000:]}"
+            lines.append(line)
+        subprocess.run(["pactl", "unload-module", module], env=env, check=True)  # unplugged
+        time.sleep(2.0)
+        load_sink(env)  # plugged back in
+        out, err = listener.communicate(timeout=60)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    lines += out.splitlines()
+    assert listener.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert any(line.startswith("state unavailable microphone") for line in lines), lines
+    assert "gap" in lines  # the listener was told, so the pipeline drops any half utterance
+    assert lines[-1] == "back"
+    assert [line.split()[1] for line in lines if line.startswith("state")][-1] == "ok"
