@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .audio_in import WavSource, read_wav_mono
 from .bench_tts import measure_first_chunk_ratio
@@ -38,6 +37,7 @@ from .lipsync import AudioCapture, estimate_lag
 from .playout import NullOutput, Playout, PyAudioOutput
 from .render import NullSink, RenderLoop, make_avatar
 from .render.readback import OpeningRecorder
+from .stats import percentiles
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Bench:
     def _face_s(self, chunks) -> float:
         begin = time.monotonic()
         for chunk in chunks:
-            self.pipeline.speech._mouth(chunk.audio, chunk.sample_rate, chunk.phonemes)
+            self.pipeline.speech.mouth_track(chunk.audio, chunk.sample_rate, chunk.phonemes)
         return time.monotonic() - begin
 
     def _floor(self, question: str, wav: Path, turn: Turn) -> dict[str, float]:
@@ -240,9 +240,6 @@ class Bench:
 
 
 def summarize(figures: list[TurnFigures]) -> dict:
-    def pct(values, q):
-        return round(float(np.percentile(values, q)), 1)
-
     ttfa = [f.ttfa_ms for f in figures]
     floor = [f.floor_ms for f in figures]
     sequential = [f.sequential_ms for f in figures]
@@ -253,15 +250,12 @@ def summarize(figures: list[TurnFigures]) -> dict:
     return {
         "machine": machine_description(),
         "turns": len(figures),
-        "time_to_first_audio_ms": {"p50": pct(ttfa, 50), "p95": pct(ttfa, 95)},
-        "floor_ms": {"p50": pct(floor, 50), "p95": pct(floor, 95)},
-        "sequential_ms": {"p50": pct(sequential, 50), "p95": pct(sequential, 95)},
+        "time_to_first_audio_ms": percentiles(ttfa),
+        "floor_ms": percentiles(floor),
+        "sequential_ms": percentiles(sequential),
         "ratio_ttfa_over_floor": round(statistics.median(t / f for t, f in zip(ttfa, floor)), 2),
         "ratio_sequential_over_streaming": round(statistics.median(s / t for s, t in zip(sequential, ttfa)), 2),
-        "stages_ms": {
-            name: {"p50": pct([f.stages_ms[name] for f in figures if name in f.stages_ms], 50), "p95": pct([f.stages_ms[name] for f in figures if name in f.stages_ms], 95)}
-            for name in stage_names
-        },
+        "stages_ms": {name: percentiles([f.stages_ms[name] for f in figures if name in f.stages_ms]) for name in stage_names},
         "per_turn": [f.__dict__ for f in figures],
     }
 

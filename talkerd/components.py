@@ -6,6 +6,7 @@ answers, no TTS still shows answers in status.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -55,10 +56,7 @@ class Components:
         """Run ``loader``; on a ``TalkerError`` mark the component unavailable and return None."""
         self.set_state(name, "loading")
         try:
-            if meter is not None:
-                with meter.measure(name):
-                    part = loader()
-            else:
+            with meter.measure(name) if meter is not None else contextlib.nullcontext():
                 part = loader()
         except TalkerError as exc:
             self.set_state(name, "unavailable", exc.message)

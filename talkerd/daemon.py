@@ -270,11 +270,10 @@ class Daemon:
 
     def sample(self):
         """The render loop's mouth source: the audio clock once the pipeline runs, else rest."""
-        from .playout import REST_MOUTH
-        from .render.loop import MouthSample
+        from .render.loop import RestSource
 
         if self.pipeline is None:
-            return MouthSample(REST_MOUTH, False, None)
+            return RestSource().sample()
         return self.pipeline.playout.clock.sample()
 
     def _supervise(self) -> None:

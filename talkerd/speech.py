@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from .audio_in import resample
+from . import visemes
 from .components import Components
+from .face import MouthSource, envelope_track, select_mouth_source
 from .messages import MOUTH_CHANNELS, Clause, Mark, PhonemeTiming, SpeechChunk, Turn
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,12 @@ class SpeechMaker:
         self._fps = fps
         self._face_cfg = parts.config.face
 
-    def _mouth(self, audio: np.ndarray, sample_rate: int, phonemes) -> np.ndarray:
-        from .face import MouthSource, envelope_track, select_mouth_source
-        from .visemes import mouth_track
-
+    def mouth_track(self, audio: np.ndarray, sample_rate: int, phonemes) -> np.ndarray:
+        """The mouth track for ``audio``, from the source ``face.source`` picks for it."""
         face = self._parts.face
         source = select_mouth_source(self._face_cfg, bool(phonemes), face is not None)
         if source is MouthSource.DURATIONS:
-            return mouth_track(phonemes, self._fps, len(audio) / sample_rate)
+            return visemes.mouth_track(phonemes, self._fps, len(audio) / sample_rate)
         if source is MouthSource.ENGINE:
             return face.mouth_track(audio, sample_rate, self._fps)
         return envelope_track(audio, sample_rate, self._fps)
@@ -60,7 +60,7 @@ class SpeechMaker:
         for piece in tts.synthesize(clause.text, cancelled=lambda: turn.is_cancelled):
             turn.mark(Mark.FIRST_AUDIO)
             phonemes = shift_phonemes(piece.phonemes, piece.offset_s, len(piece.audio) / piece.sample_rate)
-            mouth = self._mouth(piece.audio, piece.sample_rate, phonemes)
+            mouth = self.mouth_track(piece.audio, piece.sample_rate, phonemes)
             turn.mark(Mark.FIRST_FACE)
             audio = resample(piece.audio, piece.sample_rate, self._rate)
             yield SpeechChunk(turn, audio, self._rate, mouth, self._fps, text=clause.text)
@@ -69,7 +69,7 @@ class SpeechMaker:
         """A recording in chunks; its mouth track is computed once over the whole file (the face
         engine needs the audio around each moment, so chunk edges must not cut its view)."""
         audio = resample(audio, sample_rate, self._rate)
-        mouth = self._mouth(audio, self._rate, ())
+        mouth = self.mouth_track(audio, self._rate, ())
         turn.mark(Mark.FIRST_AUDIO)
         turn.mark(Mark.FIRST_FACE)
         step = int(RECORDING_CHUNK_S * self._rate)
