@@ -61,12 +61,6 @@ class EngineError(TalkerError):
     exit_code = ExitCode.UNAVAILABLE
 
 
-class TurnCancelled(TalkerError):
-    """The turn was cancelled (barge-in, shutdown); not a failure."""
-
-    code = "turn_cancelled"
-
-
 class RequestError(TalkerError):
     """A malformed or unknown control request."""
 

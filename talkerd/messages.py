@@ -114,15 +114,6 @@ class Utterance:
 
 
 @dataclass(frozen=True)
-class Transcript:
-    turn: Turn
-    text: str
-    final: bool
-    words: tuple[tuple[str, float, float], ...] = ()
-    """(word, start s, end s) from vosk, relative to the utterance."""
-
-
-@dataclass(frozen=True)
 class Question:
     turn: Turn
     text: str
@@ -163,20 +154,3 @@ class SpeechChunk:
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
-
-
-class Event(str, enum.Enum):
-    """Everything the daemon reports about itself (status, journal, control clients)."""
-
-    STARTING = "starting"
-    COMPONENT_READY = "component_ready"
-    COMPONENT_UNAVAILABLE = "component_unavailable"
-    COMPONENT_DEGRADED = "component_degraded"
-    READY = "ready"
-    SPEECH_START = "speech_start"
-    TRANSCRIPT_PARTIAL = "transcript_partial"
-    TRANSCRIPT_FINAL = "transcript_final"
-    ANSWER = "answer"
-    TURN_CANCELLED = "turn_cancelled"
-    TURN_END = "turn_end"
-    STOPPING = "stopping"
