@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .audio_in import WavSource, read_wav_mono
+from .audio import read_wav_mono
+from .audio_in import WavSource
 from .bench_tts import measure_first_chunk_ratio
 from .clauses import stream_clauses
 from .components import load_all

@@ -45,6 +45,13 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_command(Path(args.config), args.turns, Path(args.json) if args.json else None)
 
 
+def _soak(args: argparse.Namespace) -> int:
+    from .soak import soak_command
+
+    devices = tuple(name.strip() for name in args.devices.split(",") if name.strip())
+    return soak_command(Path(args.config), args.turns, args.seed, args.outage_every, Path(args.json) if args.json else None, devices)
+
+
 def _input_spec(value: str) -> str:
     """``--input``: a known source, or a WAV file that exists (checked now, not after loading models)."""
     if value in ("auto", "mic", "stdin", "none"):
@@ -82,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--turns", type=int, default=5)
     bench.add_argument("--json", help="also write the figures to this file")
     bench.set_defaults(handler=_bench)
+
+    soak = commands.add_parser("soak", help="many spoken turns through the real daemon while its devices come and go")
+    soak.add_argument("--config", default=DEFAULT_CONFIG)
+    soak.add_argument("--turns", type=int, default=500)
+    soak.add_argument("--seed", type=int, default=1, help="for the moments the devices are unplugged")
+    soak.add_argument("--outage-every", type=float, default=45.0, help="mean seconds between device outages (default %(default)s)")
+    soak.add_argument("--devices", default="microphone,speaker", help="which devices come and go (default %(default)s)")
+    soak.add_argument("--json", help="also write the figures to this file")
+    soak.set_defaults(handler=_soak)
     return parser
 
 

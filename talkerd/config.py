@@ -162,8 +162,11 @@ class AudioConfig(Section):
     """Let a visitor interrupt the avatar by speaking. Needs echo cancellation (PulseAudio's
     module-echo-cancel) so the avatar does not hear itself; when false the microphone is ignored while
     the avatar speaks."""
-    reconnect_s: float = Field(default=2.0, gt=0, le=60)
-    """Seconds between attempts to reopen a lost or missing device."""
+    reconnect_s: float = Field(default=1.0, gt=0, le=60)
+    """Seconds before the first attempt to reopen a lost or missing device; later attempts back off."""
+    reconnect_max_s: float = Field(default=2.0, gt=0, le=600)
+    """The longest interval between attempts: a device that comes back is in use again within about
+    this long. Each attempt may re-initialise PortAudio (never while the speaker is speaking)."""
 
     @field_validator("capture_rate")
     @classmethod

@@ -6,14 +6,17 @@ background thread; READY=1 goes to systemd when everything is warm.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import stat
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio_in import open_source, read_wav_mono
+from .audio import portaudio, read_wav_mono
+from .audio_in import open_source
 from .components import Components, load_all
 from .config import Config, load_config
 from .engines import status as engine_status
@@ -26,13 +29,37 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_RATE = 22050
 LOAD_TIMEOUT_EXTENSION_S = 60
+ANSWER_TIMEOUT_S = 120.0
+
+
+def stdin_has_questions() -> bool:
+    """A terminal, a pipe or a file on stdin: typed questions may come (not /dev/null or closed)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return False
+    return sys.stdin.isatty() or stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _close_audio_devices() -> None:
+    try:
+        portaudio().shutdown()
+    except ComponentUnavailable as exc:  # a stream stuck in a dead device: the process exits anyway
+        log.warning("audio devices not closed cleanly: %s", exc.message)
+
+
+def _say_on_terminal(line: str) -> None:
+    """The typed-question conversation, on stdout (the log goes to stderr)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 @dataclass(frozen=True)
 class RunOptions:
     config_path: Path
     input: str = "auto"
-    """mic | wav:PATH | stdin | none | auto (mic, plus stdin when it is a terminal)."""
+    """mic | wav:PATH | stdin | none | auto (mic, plus typed questions when stdin is a terminal, a pipe
+    or a file; under systemd stdin is /dev/null)."""
     display: str = "auto"
     """auto | window | video:PATH | none"""
     output: str = "auto"
@@ -53,7 +80,8 @@ def open_output(spec: str, config: Config, parts: Components, sample_rate: int):
 
 
 class Daemon:
-    def __init__(self, options: RunOptions) -> None:
+    def __init__(self, options: RunOptions, *, frame_tap=None) -> None:
+        """``frame_tap(sink, avatar)`` may wrap the display sink (the soak records what is shown)."""
         from .memory import enforce_budget, MemoryMeter
         from .systemd import Notifier, Watchdog
 
@@ -75,6 +103,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self._reload_pending = False
         self.render_loop = None
+        self._frame_tap = frame_tap
 
     # -- start-up ---------------------------------------------------------------------------------
     def _input_spec(self) -> str:
@@ -128,7 +157,7 @@ class Daemon:
             self.watchdog.register(stage)
             self.watchdog.heartbeat(stage)
         self.watchdog.start()
-        if spec == "stdin" or (self.options.input == "auto" and sys.stdin is not None and sys.stdin.isatty()):
+        if spec == "stdin" or (self.options.input == "auto" and stdin_has_questions()):
             threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
         if self.config.persona.greeting:
             self.pipeline.say(self.config.persona.greeting)
@@ -138,15 +167,21 @@ class Daemon:
         log.info("ready: %s", self.summary())
 
     def _read_stdin(self) -> None:
-        """Typed questions from the terminal: the development way to talk to the avatar."""
-        sys.stdout.write(f"Type a question for {self.config.persona.name} and press Enter (Ctrl-C stops).\n")
-        sys.stdout.flush()
+        """Typed questions from the terminal or a pipe: the development way to talk to the avatar.
+        The answer is printed as soon as it is decided; the next line is read once it has been spoken
+        (a new question would cut it off)."""
+        name = self.config.persona.name
+        _say_on_terminal(f"Type a question for {name} and press Enter (Ctrl-C stops).")
         for line in sys.stdin:
-            if line.strip() and self.pipeline is not None:
-                turn = self.pipeline.ask(line.strip())
-                turn.done.wait(120)
-                sys.stdout.write(f"{self.config.persona.name}: {turn.answer}\n")
-                sys.stdout.flush()
+            if not line.strip() or self.pipeline is None:
+                continue
+            turn = self.pipeline.ask(line.strip())
+            if turn.wait_decided(ANSWER_TIMEOUT_S):
+                _say_on_terminal(f"{name}: {turn.answer}")
+            else:
+                _say_on_terminal(f"{name} did not answer in time ({ANSWER_TIMEOUT_S:.0f} s).")
+            turn.done.wait(ANSWER_TIMEOUT_S)
+        log.info("typed input ended; still listening to the control socket")
 
     def summary(self) -> str:
         states = self.parts.snapshot()
@@ -246,6 +281,8 @@ class Daemon:
         with self.meter.measure("renderer"):
             avatar = make_avatar(self.config.render)  # a bad portrait is a config error: before anything starts
             sink, self.display_reason = open_sink(self.options.display, self.config.render)
+            if self._frame_tap is not None:
+                sink = self._frame_tap(sink, avatar)
         log.info("display: %s", self.display_reason)
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
         self.control.start()
@@ -266,6 +303,7 @@ class Daemon:
             if self.pipeline is not None:
                 self.pipeline.stop()
             sink.close()
+            _close_audio_devices()
         return self.exit_code
 
     def sample(self):

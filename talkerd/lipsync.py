@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio_in import find_device
+from .audio import StreamSpec, portaudio
 from .errors import ComponentUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,19 +28,12 @@ class AudioCapture:
     """Records an input device in a thread; each block is stamped with when its last sample was heard."""
 
     def __init__(self, device: str = "default", rate: int = 16000, block: int = 160) -> None:
-        import pyaudio
-
         self.rate, self._block = rate, block
-        self._pa = pyaudio.PyAudio()
         try:
-            index = find_device(self._pa, device, output=False)
-            self._stream = self._pa.open(
-                format=pyaudio.paInt16, channels=1, rate=rate, input=True, input_device_index=index, frames_per_buffer=block
-            )
-        except (OSError, ComponentUnavailable) as exc:
-            self._pa.terminate()
-            raise ComponentUnavailable(f"cannot capture the speaker for the lip-sync measurement: {exc}") from exc
-        self._latency = float(self._stream.get_input_latency())
+            self._stream = portaudio().open(StreamSpec(device, output=False, rate=rate, frames_per_buffer=block))
+        except ComponentUnavailable as exc:
+            raise ComponentUnavailable(f"cannot capture the speaker for the lip-sync measurement: {exc.message}") from None
+        self._latency = self._stream.latency_s
         self._blocks: list[tuple[float, np.ndarray]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="talkerd-lipsync-capture", daemon=True)
@@ -48,7 +41,11 @@ class AudioCapture:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            pcm = self._stream.read(self._block, exception_on_overflow=False)
+            try:
+                pcm = self._stream.read(self._block)
+            except OSError as exc:
+                log.warning("lip-sync capture stopped: %s", exc)
+                return
             heard_at = time.monotonic() - self._latency
             self._blocks.append((heard_at, np.frombuffer(pcm, dtype=np.int16)))
 
@@ -56,19 +53,24 @@ class AudioCapture:
         self._stop.set()
         self._thread.join(2)
         self._stream.close()
-        self._pa.terminate()
 
     def envelope(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
         """(times, RMS level) of the audio heard between ``start`` and ``end`` (monotonic seconds)."""
-        blocks = [(t, samples) for t, samples in list(self._blocks) if start <= t <= end + 0.1]
-        if not blocks:
-            return np.zeros(0), np.zeros(0)
-        audio = np.concatenate([samples for _, samples in blocks]).astype(np.float64) / 32768.0
-        first_sample_at = blocks[0][0] - len(blocks[0][1]) / self.rate
-        times = first_sample_at + np.arange(len(audio)) / self.rate
-        window = max(1, int(ENVELOPE_WINDOW_S * self.rate))
-        level = np.sqrt(np.convolve(audio**2, np.ones(window) / window, mode="same"))
-        return times, level
+        return envelope(list(self._blocks), self.rate, start, end)
+
+
+def envelope(blocks: list[tuple[float, np.ndarray]], rate: int, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """(times, RMS level) of ``blocks`` (time the block's last sample was heard, samples) between
+    ``start`` and ``end``."""
+    blocks = [(t, samples) for t, samples in blocks if start <= t <= end + 0.1]
+    if not blocks:
+        return np.zeros(0), np.zeros(0)
+    audio = np.concatenate([samples for _, samples in blocks]).astype(np.float64) / 32768.0
+    first_sample_at = blocks[0][0] - len(blocks[0][1]) / rate
+    times = first_sample_at + np.arange(len(audio)) / rate
+    window = max(1, int(ENVELOPE_WINDOW_S * rate))
+    level = np.sqrt(np.convolve(audio**2, np.ones(window) / window, mode="same"))
+    return times, level
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ class Turn:
     """How the question was answered (curated, facts, unknown, smalltalk, say, play)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    decided: threading.Event = field(default_factory=threading.Event)
+    """Set once the whole answer text is known (before it has all been spoken), or the turn ended."""
 
     def mark(self, point: Mark, at: float | None = None) -> None:
         """Record the first time ``point`` is reached (later calls keep the first)."""
@@ -69,6 +71,15 @@ class Turn:
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self.decided.set()
+
+    def wait_decided(self, timeout: float) -> bool:
+        """Wait until the answer is decided or the turn has ended; True when it was decided."""
+        deadline = time.monotonic() + timeout
+        while not self.decided.wait(0.05):
+            if self.done.is_set() or time.monotonic() > deadline:
+                break
+        return self.decided.is_set() and not self.is_cancelled
 
     @property
     def is_cancelled(self) -> bool:

@@ -232,6 +232,7 @@ class Pipeline:
             except Exception:
                 # One bad question must not stop the brain: end this turn and take the next.
                 log.exception("could not answer %r", question.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+                turn.decided.set()
                 self.clauses.put(Clause(turn, "", -1, last=True))
 
     def _answer(self, turn: Turn, text: str) -> None:
@@ -281,6 +282,7 @@ class Pipeline:
             turn.answer_clauses.append(text)
             self.clauses.put(Clause(turn, text, index, last=False))
         log.info("answer %r", turn.answer, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+        turn.decided.set()
         self.clauses.put(Clause(turn, "", index + 1, last=True))
 
     # -- speech -----------------------------------------------------------------------------------
@@ -332,6 +334,7 @@ class Pipeline:
                 "question": last.question,
                 "route": last.route,
                 "answer": last.answer,
+                "clauses": list(last.answer_clauses),
                 "latency_ms": last.latencies_ms(),
             },
             "latency_ms": self.stats.summary(),

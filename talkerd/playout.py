@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio_in import MAX_RETRY_S, find_device
+from .audio import Backoff, PortAudioHost, StreamSpec, portaudio
 from .config import AudioConfig
 from .errors import ComponentUnavailable
 from .messages import MOUTH_CHANNELS, Mark, SpeechChunk, Turn
@@ -29,34 +29,29 @@ REST_MOUTH = np.zeros(len(MOUTH_CHANNELS), dtype=np.float32)
 
 
 class PyAudioOutput:
-    """A blocking PyAudio output stream on the named device."""
+    """A blocking output stream on the named device, opened through the process's PortAudio host."""
 
-    def __init__(self, config: AudioConfig, sample_rate: int) -> None:
-        import pyaudio
-
-        self._pa = pyaudio.PyAudio()
+    def __init__(self, config: AudioConfig, sample_rate: int, host: PortAudioHost | None = None) -> None:
+        spec = StreamSpec(config.output_device, output=True, rate=sample_rate, frames_per_buffer=sample_rate * config.output_buffer_ms // 1000)
         try:
-            device = find_device(self._pa, config.output_device, output=True)
-            self._stream = self._pa.open(
-                format=pyaudio.paInt16,
-                channels=1,
-                rate=sample_rate,
-                output=True,
-                output_device_index=device,
-                frames_per_buffer=sample_rate * config.output_buffer_ms // 1000,
-            )
-        except (OSError, ComponentUnavailable) as exc:
-            self._pa.terminate()
-            raise ComponentUnavailable(f"speaker {config.output_device!r}: {exc}") from exc
-        self.latency_s = float(self._stream.get_output_latency())
+            self._stream = (host or portaudio()).open(spec)
+        except ComponentUnavailable as exc:
+            raise ComponentUnavailable(f"speaker {config.output_device!r}: {exc.message}") from None
         self.description = f"speaker:{config.output_device}"
+
+    @property
+    def latency_s(self) -> float:
+        return self._stream.latency_s
+
+    def speaking(self, busy: bool) -> None:
+        """While speech plays, PortAudio is not re-initialised for another device (that would be heard)."""
+        self._stream.busy = busy
 
     def write(self, samples: np.ndarray) -> None:
         self._stream.write(samples.tobytes())
 
     def close(self) -> None:
         self._stream.close()
-        self._pa.terminate()
 
 
 class NullOutput:
@@ -64,6 +59,9 @@ class NullOutput:
 
     description = "none"
     latency_s = 0.0
+
+    def speaking(self, busy: bool) -> None:
+        pass
 
     def __init__(self, sample_rate: int) -> None:
         self._rate = sample_rate
@@ -160,8 +158,8 @@ class Playout:
         self._reopen = reopen
         """Opens the real speaker again; None when audio output is off on purpose."""
         self._on_state = on_state
-        self._first_retry = self._retry_every = config.reconnect_s
-        self._retry_at = time.monotonic() + config.reconnect_s
+        self._backoff = Backoff(config.reconnect_s, config.reconnect_max_s)
+        self._retry_at = time.monotonic() + self._backoff.next()
         self._rate = sample_rate
         self._block = sample_rate * config.output_buffer_ms // 1000
         self.clock = AudioClock(sample_rate, output.latency_s, self._block, lip_lead_s)
@@ -180,15 +178,20 @@ class Playout:
             try:
                 chunk = self.queue.get_nowait()
             except queue.Empty:
+                self._output.speaking(False)
                 self._write(self._silence)
                 continue
+            self._output.speaking(True)
             if not chunk.turn.is_cancelled:
                 self._play(chunk)
             if chunk.last and not chunk.turn.is_cancelled and not chunk.turn.done.is_set():
                 chunk.turn.mark(Mark.TURN_END, time.monotonic() + self.clock.latency_s)
                 self.on_turn_end(chunk.turn)
                 chunk.turn.done.set()
-        self._output.close()
+        try:
+            self._output.close()
+        except ComponentUnavailable as exc:  # shutting down: the process is about to let go of it anyway
+            log.warning("speaker not closed cleanly: %s", exc.message)
 
     def _play(self, chunk: SpeechChunk) -> None:
         if len(chunk.audio) == 0:
@@ -213,14 +216,14 @@ class Playout:
 
     def _lost(self, exc: OSError) -> None:
         """The speaker went away: go on against a real-time null output (the face keeps its clock)."""
-        log.warning("speaker lost (%s); playing to nothing and retrying every %.0f s", exc, self._retry_every)
+        self._retry_at = time.monotonic() + self._backoff.next()
+        log.warning("speaker lost (%s); playing to nothing and trying it again", exc)
         self._on_state("unavailable", f"speaker lost: {exc}")
         try:
             self._output.close()
         except OSError as close_error:
             log.debug("closing the lost speaker failed too: %s", close_error)
         self._switch(NullOutput(self._rate))
-        self._retry_at = time.monotonic() + self._retry_every
 
     def _maybe_reopen(self) -> None:
         if self._reopen is None or not isinstance(self._output, NullOutput) or time.monotonic() < self._retry_at:
@@ -229,10 +232,9 @@ class Playout:
             output = self._reopen()
         except ComponentUnavailable as exc:
             log.debug("speaker still unavailable: %s", exc.message)
-            self._retry_every = min(self._retry_every * 2, MAX_RETRY_S)
-            self._retry_at = time.monotonic() + self._retry_every
+            self._retry_at = time.monotonic() + self._backoff.next()
             return
-        self._retry_every = self._first_retry
+        self._backoff.reset()
         self._switch(output)
         self._on_state("ok", f"latency {output.latency_s * 1000:.0f} ms")
 

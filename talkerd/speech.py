@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .audio_in import resample
+from .audio import resample
 from . import visemes
 from .components import Components
 from .face import MouthSource, envelope_track, select_mouth_source

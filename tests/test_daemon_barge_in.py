@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from talkerd.audio_in import read_wav_mono
+from talkerd.audio import read_wav_mono
 
 from .conftest import espeak_wav
 from .daemon_harness import DaemonProcess, write_config

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from talkerd.asr import VoskAsr
-from talkerd.audio_in import read_wav_mono, speech_end_index
+from talkerd.audio import read_wav_mono, speech_end_index
 from talkerd.config import AsrConfig, EndpointerConfig
 from talkerd.endpointer import EndpointKind, Endpointer, make_detector
 from talkerd.messages import AudioFrame

@@ -1,0 +1,343 @@
+"""``talkerd soak``: many spoken turns through the real daemon while its devices come and go.
+
+The daemon runs in this process exactly as ``talkerd run --input mic --output speaker`` runs it, on a
+private PulseAudio server (``private_pulse``): spoken questions go into its microphone in real time,
+its answers are played to its speaker and recorded from the speaker's monitor. Meanwhile the microphone
+and the speaker are unplugged and plugged back at random moments, alternately, and a control client
+asks for ``status`` every quarter second. The report: turns answered, crashes, every device recovery
+and how long it took after the device came back, resident memory / file descriptors / threads at the
+start and the end, and the lip/audio lag over the first and the last turns (the drift).
+
+The only vosk model here is Korean, so each spoken question's recognised text is replaced by its
+script (as in ``talkerd bench``); vosk's real work and timing are kept.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import read_wav_mono
+from .bench import machine_description, synthesize_question
+from .errors import ExitCode, TalkerError
+from .lipsync import estimate_lag
+from .messages import Mark, Turn
+from .private_pulse import MICROPHONE, RATE, SPEAKER, MicrophoneFeeder, PrivatePulse, SpeakerRecorder
+from .render.readback import mouth_opening
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = (
+    "What time does the store open?",
+    "Where is the café?",
+    "Is there parking?",
+    "Do you sell train tickets?",
+    "What time do you close?",
+    "Are you open on Sundays?",
+)
+"""Curated and unknown-answer questions of the development venue: short answers, many turns."""
+LAG_TURNS = 5
+"""Turns at the start and at the end whose lip/audio lag is measured (with no device outage meanwhile:
+the drift is the figure, and an outage would change the path the sound takes)."""
+LAG_SEARCH_S = 0.6
+"""The lag is searched within ± this: it includes the fixed delay of recording the speaker's monitor."""
+CONTROL_PERIOD_S = 0.25
+DEVICES = {"microphone": MICROPHONE, "speaker": SPEAKER}
+
+
+@dataclass(frozen=True)
+class Recovery:
+    device: str
+    away_s: float
+    recovered_after_s: float | None
+    """From plugging the device back in to the daemon reporting it ok again; None if it never did."""
+
+
+@dataclass
+class SoakReport:
+    machine: str
+    turns: int
+    answered: int = 0
+    lost_to_microphone_outage: int = 0
+    unanswered: int = 0
+    crashes: int = 0
+    recoveries: list[Recovery] = field(default_factory=list)
+    rss_mb: tuple[float, float] = (0.0, 0.0)
+    fds: tuple[int, int] = (0, 0)
+    threads: tuple[int, int] = (0, 0)
+    lag_ms: tuple[float | None, float | None] = (None, None)
+    control_requests: int = 0
+    control_errors: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def rss_growth_pct_per_100_turns(self) -> float:
+        start, end = self.rss_mb
+        return round((end - start) / start * 100 / max(self.turns / 100, 1e-9), 2) if start else 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["rss_growth_pct_per_100_turns"] = self.rss_growth_pct_per_100_turns
+        start, end = self.lag_ms
+        data["lag_drift_ms"] = None if start is None or end is None else round(end - start, 1)
+        return data
+
+
+class OpeningTap:
+    """Wraps the display sink: records (time shown, mouth opening) while ``recording`` is set."""
+
+    def __init__(self, sink, avatar) -> None:
+        self.sink, self.avatar = sink, avatar
+        self.description, self.offline = sink.description, sink.offline
+        self.recording = False
+        self.frames: list[tuple[float, float]] = []
+
+    def show(self, frame: np.ndarray) -> None:
+        self.sink.show(frame)
+        if self.recording:
+            self.frames.append((time.monotonic(), mouth_opening(frame, self.avatar.mouth_box)))
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def process_figures() -> tuple[float, int, int]:
+    """(resident MiB, open file descriptors, threads) of this process."""
+    status = Path("/proc/self/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return float(fields["VmRSS"].split()[0]) / 1024, len(os.listdir("/proc/self/fd")), int(fields["Threads"])
+
+
+class Soak:
+    """Drives ``daemon`` (already constructed, run by the caller on the main thread)."""
+
+    def __init__(self, daemon, pulse: PrivatePulse, turns: int, *, seed: int, outage_every_s: float, folder: Path,
+                 devices: tuple[str, ...] = tuple(DEVICES)) -> None:
+        self.daemon, self.pulse, self.turns = daemon, pulse, turns
+        self.random = random.Random(seed)
+        self.outage_every_s = outage_every_s
+        self.devices = devices
+        self.report = SoakReport(machine_description(), turns)
+        self.feeder = MicrophoneFeeder(pulse.fifo)
+        self.recorder = SpeakerRecorder(pulse.env)
+        self.tap: OpeningTap | None = None
+        self._stop = threading.Event()
+        self._chaos_stop = threading.Event()
+        self._mic_outages: list[tuple[float, float]] = []
+        self._questions = [(q, read_wav_mono(synthesize_question(q, folder / f"q{i}.wav"), RATE)) for i, q in enumerate(QUESTIONS)]
+
+    def make_tap(self, sink, avatar) -> OpeningTap:
+        self.tap = OpeningTap(sink, avatar)
+        return self.tap
+
+    def run(self) -> None:
+        """The driver thread: every turn, then stop the daemon."""
+        try:
+            self._run()
+        except Exception:
+            log.exception("the soak driver failed")
+            self.report.crashes += 1
+        finally:
+            self._stop.set()
+            self._chaos_stop.set()
+            self.feeder.stop()
+            self.recorder.stop()
+            self.daemon.stop_event.set()
+
+    def _run(self) -> None:
+        if not self.daemon.ready.wait(300) or self.daemon.pipeline is None:
+            raise TalkerError("the daemon did not become ready")
+        self.feeder.start()
+        self.recorder.start()
+        pipeline = self.daemon.pipeline
+        self._wait_quiet(pipeline)
+        started = time.monotonic()
+        chaos = threading.Thread(target=self._unplug_and_plug, name="talkerd-soak-devices", daemon=True)
+        control = threading.Thread(target=self._ask_status, name="talkerd-soak-control", daemon=True)
+        control.start()
+        # Turns 1..lag_turns and the last lag_turns measure the lag; the devices come and go in between.
+        # The start figures are taken once every question (every route) has been answered once.
+        lag_turns = min(LAG_TURNS, max(1, (self.turns - 1) // 4))
+        warm = min(len(self._questions), lag_turns)
+        first_lags, last_lags = [], []
+        for number in range(self.turns):
+            if number == warm:
+                rss, fds, threads = process_figures()
+                self.report.rss_mb, self.report.fds, self.report.threads = (rss, 0.0), (fds, 0), (threads, 0)
+            if number == lag_turns + 1:
+                chaos.start()
+            if number == self.turns - lag_turns:
+                self._chaos_stop.set()
+                if chaos.is_alive():
+                    chaos.join(30)
+            measure = 1 <= number <= lag_turns or number >= self.turns - lag_turns
+            # The lag estimate depends on what is said: the turns that measure it all ask the same question.
+            turn = self._one_turn(pipeline, 0 if measure else number % len(self._questions), record=measure)
+            if turn is not None and measure:
+                lag = self._lag(turn)
+                if lag is not None:
+                    (first_lags if number <= lag_turns else last_lags).append(lag)
+        self._stop.set()
+        for thread in (chaos, control):
+            if thread.is_alive():
+                thread.join(30)
+        rss, fds, threads = process_figures()
+        self.report.rss_mb = (round(self.report.rss_mb[0], 1), round(rss, 1))
+        self.report.fds = (self.report.fds[0], fds)
+        self.report.threads = (self.report.threads[0], threads)
+        self.report.lag_ms = tuple(round(statistics.median(l), 1) if l else None for l in (first_lags, last_lags))
+        self.report.crashes += sum("worker stopped" in s["detail"] for s in self.daemon.parts.snapshot().values())
+        self.report.duration_s = round(time.monotonic() - started, 1)
+
+    def _one_turn(self, pipeline, which: int, *, record: bool) -> Turn | None:
+        question, audio = self._questions[which]
+        pipeline.question_filter = lambda heard, question=question: question
+        done_before, turn_before = pipeline.turns_done, pipeline.current_turn
+        if record:
+            self.tap.recording = self.recorder.recording = True
+        spoken_from = time.monotonic()
+        self.feeder.speak(audio)
+        spoken_until = spoken_from + len(audio) / RATE
+        while pipeline.turns_done == done_before and time.monotonic() < spoken_until + 60:
+            unheard = pipeline.current_turn is turn_before and not self._question_may_be_heard(spoken_from)
+            if unheard and time.monotonic() > spoken_until + 3:
+                break  # the microphone was out while the question was spoken: nobody heard it
+            time.sleep(0.05)
+        turn = pipeline.last_turn if pipeline.turns_done > done_before else None
+        if turn is not None and turn.question == question:
+            self.report.answered += 1
+        elif not self._question_may_be_heard(spoken_from):
+            self.report.lost_to_microphone_outage += 1
+        else:
+            self.report.unanswered += 1
+            log.warning("soak: %r was not answered", question)
+        self._wait_quiet(pipeline)
+        if record:
+            self.tap.recording = self.recorder.recording = False
+        return turn
+
+    def _question_may_be_heard(self, spoken_from: float) -> bool:
+        """False when a microphone outage overlapped the time the question was being spoken."""
+        return not any(gone <= time.monotonic() and back >= spoken_from - 1.0 for gone, back in self._mic_outages)
+
+    @staticmethod
+    def _wait_quiet(pipeline) -> None:
+        """Until nothing is being said (the greeting, the last answer) and its echo has passed."""
+        while pipeline.status()["speaking"]:
+            time.sleep(0.05)
+        time.sleep(0.4)
+
+    def _lag(self, turn: Turn) -> float | None:
+        if Mark.AUDIO_OUT not in turn.marks or Mark.TURN_END not in turn.marks:
+            return None
+        start, end = turn.marks[Mark.AUDIO_OUT] - 0.5, turn.marks[Mark.TURN_END] + 0.5
+        video = np.array([f for f in self.tap.frames if start <= f[0] <= end]) if self.tap.frames else np.zeros((0, 2))
+        times, level = self.recorder.envelope(start, end)
+        self.tap.frames.clear()
+        self.recorder.blocks.clear()
+        try:
+            return estimate_lag(video, times, level, max_lag_s=LAG_SEARCH_S).lag_ms
+        except ValueError as exc:
+            log.info("turn %d: lip sync not measured: %s", turn.id, exc)
+            return None
+
+    # -- meanwhile --------------------------------------------------------------------------------
+    def _unplug_and_plug(self) -> None:
+        while not self._chaos_stop.wait(self.outage_every_s * self.random.uniform(0.5, 1.5)):
+            device = self.devices[len(self.report.recoveries) % len(self.devices)]
+            away = self.random.uniform(0.5, 4.0)
+            self.pulse.unplug(DEVICES[device])
+            gone = time.monotonic()
+            if device == "microphone":
+                self._mic_outages.append((gone, float("inf")))
+            time.sleep(away)
+            self.pulse.plug(DEVICES[device])
+            back = time.monotonic()
+            self.recorder.restart()
+            if device == "microphone":
+                self._mic_outages[-1] = (gone, back)
+            self.report.recoveries.append(Recovery(device, round(back - gone, 2), self._time_to_ok(device, back)))
+
+    def _time_to_ok(self, device: str, back: float, limit_s: float = 30.0) -> float | None:
+        """Seconds from ``back`` until the daemon's status shows ``device`` ok (first unavailable, when
+        the daemon has not noticed the loss yet — a speaker that was silent notices only when written)."""
+        seen_down = False
+        while time.monotonic() < back + limit_s:
+            state = self.daemon.parts.snapshot().get(device, {}).get("state")
+            seen_down = seen_down or state == "unavailable"
+            if state == "ok" and seen_down:
+                return round(time.monotonic() - back, 2)
+            time.sleep(0.02)
+        return None
+
+    def _ask_status(self) -> None:
+        from .control_protocol import ControlClient, resolve_socket_path
+
+        path = resolve_socket_path(self.daemon.config.control.socket)
+        client = ControlClient(path, timeout_s=10)
+        while not self._stop.wait(CONTROL_PERIOD_S):
+            self.report.control_requests += 1
+            try:
+                client.call("status")
+            except TalkerError as exc:
+                self.report.control_errors += 1
+                log.warning("soak: status failed: %s", exc.message)
+                client.close()
+                client = ControlClient(path, timeout_s=10)
+        client.close()
+
+
+def render_report(report: dict) -> str:
+    recoveries = report["recoveries"]
+    times = [r["recovered_after_s"] for r in recoveries if r["recovered_after_s"] is not None]
+    lines = [
+        f"soak on {report['machine']}: {report['turns']} turns in {report['duration_s']:.0f} s",
+        f"  answered {report['answered']}, lost while the microphone was out {report['lost_to_microphone_outage']}, "
+        f"unanswered {report['unanswered']}, crashes {report['crashes']}",
+        f"  device outages {len(recoveries)} (microphone {sum(r['device'] == 'microphone' for r in recoveries)}, "
+        f"speaker {sum(r['device'] == 'speaker' for r in recoveries)}); recovered {len(times)}, "
+        f"after the device came back: max {max(times, default=0):.2f} s, median {statistics.median(times) if times else 0:.2f} s",
+        f"  resident memory {report['rss_mb'][0]:.0f} → {report['rss_mb'][1]:.0f} MiB "
+        f"({report['rss_growth_pct_per_100_turns']:+.2f}% per 100 turns)",
+        f"  file descriptors {report['fds'][0]} → {report['fds'][1]}; threads {report['threads'][0]} → {report['threads'][1]}",
+        f"  lip/audio lag first turns {report['lag_ms'][0]} ms, last turns {report['lag_ms'][1]} ms, drift {report['lag_drift_ms']} ms",
+        f"  control requests {report['control_requests']}, errors {report['control_errors']}",
+    ]
+    return "\n".join(lines)
+
+
+def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float, json_path: Path | None,
+                 devices: tuple[str, ...] = tuple(DEVICES)) -> int:
+    from .daemon import Daemon, RunOptions
+
+    if turns < 2 or not devices or set(devices) - set(DEVICES):
+        print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")
+        return ExitCode.USAGE
+    with tempfile.TemporaryDirectory(prefix="talkerd-soak-") as folder:
+        pulse = PrivatePulse(Path(folder)).start()
+        os.environ.update(pulse.env)  # before PortAudio initialises: the daemon's devices are the private ones
+        try:
+            soak = None
+            daemon = Daemon(RunOptions(config_path, input="mic", display="none", output="speaker"), frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
+            soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices)
+            driver = threading.Thread(target=soak.run, name="talkerd-soak", daemon=True)
+            driver.start()
+            code = daemon.run()
+            driver.join(30)
+        finally:
+            pulse.stop()
+    report = soak.report.to_dict()
+    print(render_report(report))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+    return code if code else (ExitCode.OK if report["crashes"] == 0 and report["unanswered"] == 0 else ExitCode.FAILURE)
