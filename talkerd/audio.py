@@ -289,6 +289,7 @@ class PortAudioHost:
 
     def _ensure_initialised(self):
         if self._pa is None:
+            _quiet_native_libraries()
             self._pa = self._module().PyAudio()
             self._initialised_at = time.monotonic()
             self.initialisations += 1
@@ -345,6 +346,43 @@ class PortAudioHost:
             with self._state:
                 self._exclusive = False
                 self._state.notify_all()
+
+
+_NATIVE_HANDLERS: list = []
+"""The C callbacks handed to ALSA and JACK, kept alive for the life of the process."""
+
+
+def _quiet_native_libraries() -> None:
+    """Send ALSA's and JACK's own messages to the debug log instead of stderr.
+
+    PortAudio probes every host API when it initialises: with no sound card or JACK server that prints
+    a screen of "ALSA lib ... Unknown PCM" and "jack server is not running" lines, each time. Those are
+    not errors of talkerd's (a missing device is reported as a state); the log at DEBUG keeps them."""
+    if _NATIVE_HANDLERS:
+        return
+    import ctypes
+    import ctypes.util
+
+    def alsa(file, line, function, err, fmt):  # the varargs after fmt cannot be read here
+        log.debug("ALSA: %s:%d %s: error %d", (file or b"").decode(errors="replace"), line, (function or b"").decode(errors="replace"), err)
+
+    def jack(message):
+        log.debug("JACK: %s", (message or b"").decode(errors="replace"))
+
+    alsa_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+    jack_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+    _NATIVE_HANDLERS.extend([alsa_type(alsa), jack_type(jack)])
+    for name, setters, handler in (("asound", ("snd_lib_error_set_handler",), _NATIVE_HANDLERS[0]),
+                                   ("jack", ("jack_set_error_function", "jack_set_info_function"), _NATIVE_HANDLERS[1])):
+        path = ctypes.util.find_library(name)
+        if path is None:
+            continue
+        try:
+            library = ctypes.CDLL(path)
+            for setter in setters:
+                getattr(library, setter)(handler)
+        except (OSError, AttributeError) as exc:  # another build of the library: its messages stay on stderr
+            log.debug("cannot redirect %s's messages: %s", name, exc)
 
 
 _host: PortAudioHost | None = None

@@ -32,6 +32,13 @@ def espeak_wav(text: str, path: Path) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """``runs_first`` tests first and ``runs_last`` tests last, the rest in their usual order: the
+    fresh-machine daemon is started at the beginning and checked at the end of the whole session."""
+    rank = {"runs_first": 0, "runs_last": 2}
+    items.sort(key=lambda item: min((rank[m.name] for m in item.iter_markers() if m.name in rank), default=1))
+
+
 @pytest.fixture(scope="session")
 def default_config():
     from talkerd.config import load_config
