@@ -28,12 +28,10 @@ from pathlib import Path
 from .audio import read_wav_mono
 from .audio_in import WavSource
 from .bench_tts import measure_first_chunk_ratio
-from .clauses import stream_clauses
-from .components import load_all
+from .components import build_pipeline, load_all
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ExitCode
 from .messages import Mark, Turn
-from .pipeline import Pipeline
 from .lipsync import AudioCapture, estimate_lag
 from .playout import NullOutput, Playout, PyAudioOutput
 from .render import NullSink, RenderLoop, make_avatar
@@ -99,9 +97,9 @@ class Bench:
         self.output, self.capture, self.lipsync_note = self._open_audio(config)
         self.source = WavSource(config.audio)
         self.playout = Playout(self.output, self.rate, config.audio, lip_lead_s=config.render.lip_lead_ms / 1000)
-        self.pipeline = Pipeline(self.parts, self.source, self.playout)
+        self.pipeline = build_pipeline(self.parts, self.source, self.playout)
         self.finished: list[Turn] = []
-        self.playout.on_turn_end = self._on_turn_end
+        self.pipeline.on_turn_end = self._on_turn_end
         self._turn_done = threading.Event()
         self._stop_render = threading.Event()
         self.avatar = make_avatar(config.render)
@@ -122,7 +120,6 @@ class Bench:
         return output, capture, "measured"
 
     def _on_turn_end(self, turn: Turn) -> None:
-        self.pipeline.finish_turn(turn)
         self.finished.append(turn)
         self._turn_done.set()
 
@@ -179,7 +176,7 @@ class Bench:
         floor_parts = self._floor(question, wav, turn)
         sequential = self._sequential(question, wav, turn)
         time.sleep(0.3)
-        return TurnFigures(question, turn.route, _ms(ttfa), stages, round(sum(floor_parts.values()), 1), floor_parts, sequential)
+        return TurnFigures(question, turn.route.value, _ms(ttfa), stages, round(sum(floor_parts.values()), 1), floor_parts, sequential)
 
     # Components called directly, one at a time -----------------------------------------------------
     def _asr_finish_s(self, wav: Path) -> float:
@@ -193,14 +190,12 @@ class Bench:
         asr.finish()
         return time.monotonic() - begin
 
-    def _answer_clauses(self, question: str, route_turn: Turn, first_only: bool) -> tuple[list[str], float]:
-        """The answer's clauses as the pipeline would make them, and the time to the first (or all)."""
+    def _answer_clauses(self, question: str, first_only: bool) -> tuple[list[str], float]:
+        """The answer's clauses as the pipeline makes them (the same answerer, history not recorded),
+        and the time to the first (or all)."""
         begin = time.monotonic()
-        match = self.parts.knowledge.match(question)
-        if match.answer is not None and route_turn.route in ("curated", "unknown"):
-            return [match.answer], time.monotonic() - begin
         clauses = []
-        for clause in stream_clauses(self.parts.dialogue.answer(question, match.facts, record=False)):
+        for clause in self.pipeline.answerer.reply(question, record=False).clauses():
             clauses.append(clause)
             if first_only:
                 break
@@ -222,7 +217,7 @@ class Bench:
         return time.monotonic() - begin
 
     def _floor(self, question: str, wav: Path, turn: Turn) -> dict[str, float]:
-        clauses, first_clause_s = self._answer_clauses(question, turn, first_only=True)
+        clauses, first_clause_s = self._answer_clauses(question, first_only=True)
         tts_s, chunks = self._tts_s(clauses[0], first_only=True)
         return {
             "min_silence": float(self.config.endpointer.min_silence_ms),
@@ -234,7 +229,7 @@ class Bench:
         }
 
     def _sequential(self, question: str, wav: Path, turn: Turn) -> float:
-        clauses, answer_s = self._answer_clauses(question, turn, first_only=False)
+        clauses, answer_s = self._answer_clauses(question, first_only=False)
         tts_s, chunks = self._tts_s(" ".join(clauses), first_only=False)
         total = self.config.endpointer.min_silence_ms / 1000 + self._asr_finish_s(wav) + answer_s + tts_s + self._face_s(chunks)
         return _ms(total + self.output.latency_s)

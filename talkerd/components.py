@@ -124,3 +124,28 @@ def _load_face(config: Config):
     from .face import FaceEngine
 
     return FaceEngine.load(config.face, config.engines)
+
+
+def venue_snapshot(config: Config):
+    """The persona and the venue knowledge of ``config``, as the answerer holds them (and a reload swaps)."""
+    from .answer.answerer import VenueSnapshot
+
+    return VenueSnapshot(config.persona, config.venue, _load_knowledge(config))
+
+
+def build_pipeline(parts: Components, source, playout):
+    """The pipeline on ``parts``: the one composition shared by the daemon, the benchmark and the soak.
+    Each stage takes its own config section here, once."""
+    from .answer.answerer import Answerer, VenueSnapshot
+    from .listen.listener import Listener
+    from .pipeline import Pipeline
+    from .speech import SpeechMaker
+
+    config = parts.config
+    listener = None
+    if parts.endpointer is not None and parts.asr is not None:
+        listener = Listener(parts.endpointer, parts.asr, barge_in=config.audio.barge_in)
+    snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
+    speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps)
+    return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,
+                    playout=playout, health=parts.set_state)

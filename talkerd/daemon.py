@@ -15,19 +15,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import portaudio, read_wav_mono
+from .audio import portaudio
 from .audio_in import open_source
-from .components import Components, load_all
+from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .engines import status as engine_status
-from .errors import ComponentUnavailable, ConfigError, ExitCode, RequestError
-from .messages import TurnSource
+from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .pipeline import Pipeline
-from .playout import NullOutput, Playout, PyAudioOutput
+from .playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OUTPUT_RATE = 22050
 LOAD_TIMEOUT_EXTENSION_S = 60
 ANSWER_TIMEOUT_S = 120.0
 
@@ -150,8 +148,7 @@ class Daemon:
             reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
         )
-        self.pipeline = Pipeline(parts, source, playout)
-        playout.on_turn_end = self.pipeline.finish_turn
+        self.pipeline = build_pipeline(parts, source, playout)
         self.pipeline.start()
         for stage in (*self.pipeline.stages, "render"):
             self.watchdog.register(stage)
@@ -189,23 +186,14 @@ class Daemon:
         turns = self.pipeline.turns_done if self.pipeline else 0
         return f"{'ready' if self.ready.is_set() else 'starting'}; {turns} turns" + (f"; without {', '.join(down)}" if down else "")
 
-    # -- control handlers -------------------------------------------------------------------------
+    # -- control and status -----------------------------------------------------------------------
     def handlers(self) -> dict:
-        return {"status": self._status, "ask": self._ask, "say": self._say, "play": self._play, "reload": self._reload}
+        from .control_api import ControlApi
 
-    def _need_pipeline(self) -> Pipeline:
-        if self.pipeline is None:
-            raise ComponentUnavailable("still loading models; try again in a few seconds", code="not_ready")
-        return self.pipeline
+        return ControlApi(self).handlers()
 
-    @staticmethod
-    def _text_param(params: dict, name: str = "text") -> str:
-        text = params.get(name)
-        if not isinstance(text, str) or not text.strip():
-            raise RequestError(f"params.{name} must be a non-empty string")
-        return text
-
-    def _status(self, params: dict) -> dict:
+    def status(self) -> dict:
+        """The one status assembler: what `talkerctl status` shows."""
         status = {
             "state": "ready" if self.ready.is_set() else "starting",
             "uptime_s": round(time.monotonic() - self.started_at, 1),
@@ -220,35 +208,10 @@ class Daemon:
             status.update(self.pipeline.status())
         return status
 
-    def _wait_answer(self, turn, params: dict) -> dict:
-        wait = params.get("wait", True)
-        if wait:
-            turn.done.wait(float(params.get("timeout", 60)))
-        return {"turn_id": turn.id, "route": turn.route, "answer": turn.answer, "latency_ms": turn.latencies_ms(), "done": turn.done.is_set()}
-
-    def _ask(self, params: dict) -> dict:
-        turn = self._need_pipeline().ask(self._text_param(params), TurnSource.TYPED)
-        return self._wait_answer(turn, params)
-
-    def _say(self, params: dict) -> dict:
-        turn = self._need_pipeline().say(self._text_param(params))
-        return self._wait_answer(turn, params)
-
-    def _play(self, params: dict) -> dict:
-        path = Path(self._text_param(params, "path"))
-        audio = read_wav_mono(path, DEFAULT_OUTPUT_RATE)
-        turn = self._need_pipeline().play(audio, DEFAULT_OUTPUT_RATE, str(path))
-        return self._wait_answer(turn, params)
-
-    def _reload(self, params: dict) -> dict:
-        self.reload()
-        return {"reloaded": True}
-
     def reload(self) -> None:
-        """SIGHUP: re-read the venue knowledge and the persona's texts; models and devices stay as they
-        are (other changes need a restart). A broken file is logged and the running config kept."""
-        from .knowledge import VenueKnowledge
-
+        """SIGHUP: re-read the venue knowledge and the persona's texts, swapped into the answerer as one
+        snapshot; everything else (models, devices, barge-in, …) keeps the config it started with until a
+        restart. A broken file is logged and the running config kept."""
         if not self.ready.is_set():
             self._reload_pending = True  # the loader reloads once it is done
             log.info("reload requested while loading; it follows when loading is done")
@@ -260,10 +223,7 @@ class Daemon:
             log.error("reload refused, keeping the running config: %s", exc.message)
             self.notifier.ready()
             raise
-        self.parts.knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
-        self.parts.config = config
-        if self.parts.dialogue is not None:
-            self.parts.dialogue.set_persona(config.persona, config.venue)
+        self.pipeline.answerer.swap(venue_snapshot(config))
         log.info("reloaded venue knowledge and persona from %s", self.options.config_path)
         self.notifier.ready()
 

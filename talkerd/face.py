@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EngineError, RequestError
-from .messages import MOUTH_CHANNELS
+from .mouth import MOUTH_CHANNELS, closure_frames, frame_centres, frame_count
 
 log = logging.getLogger(__name__)
 
@@ -137,21 +137,15 @@ def to_video_rate(track: np.ndarray, fps: int, frames: int) -> np.ndarray:
     out = np.zeros((frames, len(MOUTH_CHANNELS)), dtype=np.float32)
     if frames == 0 or len(track) == 0:
         return out
-    source_t = (np.arange(len(track)) + 0.5) / FEATURE_RATE
-    target_t = (np.arange(frames) + 0.5) / fps
+    source_t = frame_centres(len(track), FEATURE_RATE)
+    target_t = frame_centres(frames, fps)
     for channel in range(track.shape[1]):
         out[:, channel] = np.interp(target_t, source_t, track[:, channel])
     closed = np.concatenate([[False], track[:, 1] >= CLOSED_LIPS, [False]])
     edges = np.flatnonzero(np.diff(closed.astype(np.int8)))
     for first, end in zip(edges[::2], edges[1::2]):  # closure rows first … end-1
-        inside = np.flatnonzero((target_t >= first / FEATURE_RATE) & (target_t < end / FEATURE_RATE))
-        if len(inside):
-            rows = np.minimum((target_t[inside] * FEATURE_RATE).astype(int), end - 1)
-            out[inside] = track[rows]
-        else:
-            k = int(round((first + end) / 2 / FEATURE_RATE * fps - 0.5))
-            if 0 <= k < frames:
-                out[k] = track[first + int(np.argmax(track[first:end, 1]))]
+        shown = closure_frames(first / FEATURE_RATE, end / FEATURE_RATE, fps, frames)
+        out[shown] = track[np.clip((target_t[shown] * FEATURE_RATE).astype(int), first, end - 1)]
     return out
 
 
@@ -162,8 +156,8 @@ def envelope_track(audio: np.ndarray, sample_rate: int, fps: int) -> np.ndarray:
     quick opening and a slower closing (attack 0.6, release 0.35 per frame) so it does not chatter.
     """
     samples = _to_float(audio)
-    frames = math.ceil(len(samples) * fps / sample_rate - 1e-9)
-    out = np.zeros((max(frames, 0), len(MOUTH_CHANNELS)), dtype=np.float32)
+    frames = frame_count(len(samples) / sample_rate, fps)
+    out = np.zeros((frames, len(MOUTH_CHANNELS)), dtype=np.float32)
     jaw = 0.0
     for k in range(frames):
         block = samples[int(k * sample_rate / fps) : int((k + 1) * sample_rate / fps)]
@@ -284,7 +278,7 @@ class FaceEngine:
 
     def mouth_track(self, audio: np.ndarray, sample_rate: int, fps: int) -> np.ndarray:
         """float32 [ceil(seconds × fps), 4] for int16 (or float) mono audio of any length."""
-        frames = math.ceil(len(audio) * fps / sample_rate - 1e-9)
+        frames = frame_count(len(audio) / sample_rate, fps)
         return to_video_rate(self.track_100hz(audio, sample_rate), fps, frames)
 
 

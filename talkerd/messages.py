@@ -13,10 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-MOUTH_CHANNELS = ("jaw_open", "lips_closed", "lips_round", "lips_wide")
-"""The mouth blendshape set, in the column order of every mouth track (values 0..1):
-jaw_open opens the mouth, lips_closed presses the lips together (p, b, m), lips_round rounds and
-narrows them (o, u, w), lips_wide spreads them (i, e)."""
 
 
 class Mark(str, enum.Enum):
@@ -41,55 +37,108 @@ class TurnSource(str, enum.Enum):
     PLAY = "play"
 
 
+class Route(str, enum.Enum):
+    """How a turn was answered."""
+
+    CURATED = "curated"
+    """The venue's curated answer, word for word."""
+    FACTS = "facts"
+    """The LLM, given the matched venue facts."""
+    UNKNOWN = "unknown"
+    """The persona's honest "I don't know"."""
+    SMALLTALK = "smalltalk"
+    """The LLM, as conversation."""
+    SAY = "say"
+    """Given text, spoken as is (``talkerctl say``, the greeting)."""
+    PLAY = "play"
+    """A recording (``talkerctl play``)."""
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """What a turn's answer was: published once, when the whole text is known."""
+
+    route: Route
+    clauses: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.clauses)
+
+
 _turn_ids = itertools.count(1)
 
 
 @dataclass(eq=False)
 class Turn:
-    """One question and its answer. Shared by reference; only its trace and cancel flag change."""
+    """The part of a turn that every stage shares: its id, source, question, cancel token and latency
+    trace (locked: marks come from several threads). The answer is published once (``publish``); the
+    pipeline's turn registry decides when the turn is done."""
 
     source: TurnSource
-    id: int = field(default_factory=lambda: next(_turn_ids))
-    marks: dict[Mark, float] = field(default_factory=dict)
     question: str = ""
-    answer_clauses: list[str] = field(default_factory=list)
-    """The clauses spoken so far, in order."""
-    route: str = ""
-    """How the question was answered (curated, facts, unknown, smalltalk, say, play)."""
+    id: int = field(default_factory=lambda: next(_turn_ids))
     cancelled: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    """Set by the turn registry once, when the turn is finished or cancelled."""
     decided: threading.Event = field(default_factory=threading.Event)
-    """Set once the whole answer text is known (before it has all been spoken), or the turn ended."""
+    """Set once the answer is published (before it has all been spoken), or the turn was cancelled."""
+    _marks: dict[Mark, float] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _answer: AnswerRecord | None = field(default=None, repr=False)
 
     def mark(self, point: Mark, at: float | None = None) -> None:
         """Record the first time ``point`` is reached (later calls keep the first)."""
-        self.marks.setdefault(point, time.monotonic() if at is None else at)
+        with self._lock:
+            self._marks.setdefault(point, time.monotonic() if at is None else at)
+
+    @property
+    def marks(self) -> dict[Mark, float]:
+        """A copy of the trace."""
+        with self._lock:
+            return dict(self._marks)
+
+    def publish(self, answer: AnswerRecord) -> None:
+        """Publish what the answer is; only the first call counts."""
+        with self._lock:
+            if self._answer is None:
+                self._answer = answer
+        self.decided.set()
+
+    @property
+    def answer_record(self) -> AnswerRecord | None:
+        return self._answer
 
     @property
     def answer(self) -> str:
-        return " ".join(self.answer_clauses)
+        return self._answer.text if self._answer is not None else ""
+
+    @property
+    def route(self) -> Route | None:
+        return self._answer.route if self._answer is not None else None
 
     def cancel(self) -> None:
         self.cancelled.set()
         self.decided.set()
 
-    def wait_decided(self, timeout: float) -> bool:
-        """Wait until the answer is decided or the turn has ended; True when it was decided."""
-        deadline = time.monotonic() + timeout
-        while not self.decided.wait(0.05):
-            if self.done.is_set() or time.monotonic() > deadline:
-                break
-        return self.decided.is_set() and not self.is_cancelled
-
     @property
     def is_cancelled(self) -> bool:
         return self.cancelled.is_set()
 
+    def wait_decided(self, timeout: float) -> bool:
+        """Wait until the answer is published or the turn has ended; True when it was published."""
+        deadline = time.monotonic() + timeout
+        while not self.decided.wait(0.05):
+            if self.done.is_set() or time.monotonic() > deadline:
+                break
+        return self._answer is not None and not self.is_cancelled
+
     def start(self) -> float | None:
         """The moment the turn's latency is measured from: end of speech, else the first mark."""
-        if Mark.SPEECH_END in self.marks:
-            return self.marks[Mark.SPEECH_END]
-        return min(self.marks.values(), default=None)
+        marks = self.marks
+        if Mark.SPEECH_END in marks:
+            return marks[Mark.SPEECH_END]
+        return min(marks.values(), default=None)
 
     def latencies_ms(self) -> dict[str, float]:
         """Each mark's time since the turn's start, in milliseconds."""
@@ -97,6 +146,13 @@ class Turn:
         if start is None:
             return {}
         return {m.value: round((t - start) * 1000.0, 1) for m, t in sorted(self.marks.items(), key=lambda kv: kv[1])}
+
+
+@dataclass(frozen=True)
+class EndOfTurn:
+    """Follows a turn's last clause, and its last speech chunk: the playout finishes the turn on it."""
+
+    turn: Turn
 
 
 @dataclass(frozen=True)
@@ -137,7 +193,6 @@ class Clause:
     turn: Turn
     text: str
     index: int
-    last: bool
 
 
 @dataclass(frozen=True)
@@ -159,8 +214,6 @@ class SpeechChunk:
     """float32 [frames, len(MOUTH_CHANNELS)], one row per video frame from the chunk's first sample."""
     fps: int
     text: str = ""
-    last: bool = False
-    """The final chunk of the turn."""
 
     @property
     def duration_s(self) -> float:

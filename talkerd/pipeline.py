@@ -1,11 +1,13 @@
-"""The conversation pipeline: worker threads joined by bounded queues.
+"""The conversation pipeline: threads, bounded queues and turns — the stages' policy lives in the stages.
 
-listener: audio frames → endpointer → vosk → Question
-brain:    Question → venue knowledge → curated text or streamed LLM text → Clauses
-speech:   Clause → TTS chunks → mouth track (TTS durations or face engine) → SpeechChunks
-playout:  SpeechChunks → speaker, and the audio clock the renderer follows
+listener: audio frames → Listener → Question                  (listen/listener.py)
+brain:    Question → Answerer → Clauses, then EndOfTurn      (answer/answerer.py)
+speech:   Clause → SpeechMaker → SpeechChunks                 (speech.py)
+playout:  SpeechChunks → speaker; EndOfTurn finishes the turn (playout.py)
 
-Each item carries its Turn; a cancelled turn's items are dropped at every boundary.
+Every item carries its Turn; a cancelled turn's items are dropped at every boundary. The turn registry
+owns which turn is being answered: a new one supersedes the one before (queued or speaking), a visitor
+who speaks over the avatar (barge-in) cancels it, the playout finishes it.
 """
 from __future__ import annotations
 
@@ -13,58 +15,106 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
-from .clauses import split_text, stream_clauses
-from .components import Components
-from .messages import Clause, Mark, Question, Turn, TurnSource
+from .answer.answerer import Answerer
+from .clauses import split_text
+from .listen.listener import Heard, Listener, SpeechStarted
+from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
 from .playout import Playout
-from .stats import LatencyStats
 from .speech import SpeechMaker
+from .stages import AudioSource
+from .stats import LatencyStats
 
 log = logging.getLogger(__name__)
 
-PREROLL_S = 0.4
-ECHO_TAIL_S = 0.3  # audio kept from before the endpointer's decision, so the first word is not clipped
+ECHO_TAIL_S = 0.3
+"""After an answer, the microphone is ignored this long more (the room's echo of it)."""
+WORKER_POLL_S = 0.5
+
+Health = Callable[[str, str, str], None]
+"""(stage, state, detail): how the pipeline reports a stage that failed."""
+
+
+class TurnRegistry:
+    """Which turn is being answered: ``begin`` supersedes the one before, ``cancel`` and ``finish`` end a
+    turn exactly once, and ``on_end`` hears of every turn that finished (not of cancelled ones)."""
+
+    def __init__(self, on_end: Callable[[Turn], None]) -> None:
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self._current: Turn | None = None
+
+    @property
+    def current(self) -> Turn | None:
+        with self._lock:
+            return self._current
+
+    def begin(self, turn: Turn) -> None:
+        with self._lock:
+            previous, self._current = self._current, turn
+        if previous is not None:
+            self.cancel(previous)
+
+    def cancel(self, turn: Turn) -> None:
+        with self._lock:
+            if turn.done.is_set():
+                return
+            turn.cancel()
+            turn.done.set()
+        log.info("turn %d cancelled", turn.id, extra={"TURN_ID": turn.id})
+
+    def cancel_current(self) -> None:
+        turn = self.current
+        if turn is not None:
+            self.cancel(turn)
+
+    def finish(self, turn: Turn, at: float) -> None:
+        """The playout played the turn's last sample (``at``: when it leaves the speaker)."""
+        with self._lock:
+            if turn.done.is_set():
+                return
+            turn.mark(Mark.TURN_END, at)
+            turn.done.set()
+        self._on_end(turn)
 
 
 class Pipeline:
-    def __init__(self, parts: Components, source, playout: Playout) -> None:
-        self.parts = parts
+    def __init__(self, *, source: AudioSource, listener: Listener | None, answerer: Answerer, speech: SpeechMaker,
+                 playout: Playout, health: Health = lambda stage, state, detail: None) -> None:
         self.source = source
+        self.listener = listener
+        self.answerer = answerer
+        self.speech = speech
         self.playout = playout
-        self.speech = SpeechMaker(parts, playout.clock.sample_rate, self.config.render.fps)
+        self._health = health
         self.questions: queue.Queue[Question] = queue.Queue(maxsize=8)
-        self.clauses: queue.Queue[Clause] = queue.Queue(maxsize=32)
+        self.clauses: queue.Queue[Clause | EndOfTurn] = queue.Queue(maxsize=32)
+        self.turns = TurnRegistry(self._finished)
         self.stats = LatencyStats()
-        self.partial_text = ""
         self.turns_done = 0
         self.last_turn: Turn | None = None
-        self.current_turn: Turn | None = None
         self.heartbeats: dict[str, float] = {}
         self.question_filter: Callable[[str], str] = lambda heard: heard
         """Maps the recognised text to the question asked; the benchmark substitutes its script."""
+        self.on_turn_end: Callable[[Turn], None] = lambda turn: None
+        """Called after the pipeline's own bookkeeping for every finished turn."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._turn_lock = threading.Lock()
         self.stages: tuple[str, ...] = ()
-
-    @property
-    def config(self):
-        """The current config (a reload may replace it between turns)."""
-        return self.parts.config
+        playout.on_turn_end = self.turns.finish
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
-            "brain": self._think,
-            "speech": self._speak,
+            "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed),
+            "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed),
             "playout": lambda: self.playout.run(self._stop),
         }
-        if not self.source.has_audio:
+        if not self.source.has_audio or self.listener is None:
             del workers["listener"]
         self.stages = tuple(workers)
         for name, target in workers.items():
@@ -74,8 +124,7 @@ class Pipeline:
 
     def stop(self, timeout: float = 3.0) -> None:
         self._stop.set()
-        if self.current_turn is not None:
-            self.current_turn.cancel()
+        self.turns.cancel_current()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -86,10 +135,27 @@ class Pipeline:
             except Exception:
                 # A dead worker stops the watchdog (its heartbeat goes stale) and systemd restarts us.
                 log.exception("worker %s died", name, extra={"STAGE": name})
-                self.parts.set_state(name, "unavailable", "worker stopped after an internal error")
+                self._health(name, "unavailable", "worker stopped after an internal error")
                 raise
 
         return run
+
+    def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable) -> None:
+        """The worker loop: take an item, drop it if its turn was cancelled, handle it; a failure ends
+        the item (``failed``), never the worker."""
+        while not self._stop.is_set():
+            self.beat(name)
+            try:
+                item = inbox.get(timeout=WORKER_POLL_S)
+            except queue.Empty:
+                continue
+            if item.turn.is_cancelled:
+                continue
+            try:
+                handle(item)
+            except Exception as exc:
+                log.exception("%s failed on turn %d", name, item.turn.id, extra={"TURN_ID": item.turn.id, "STAGE": name})
+                failed(item, exc)
 
     def beat(self, stage: str) -> None:
         self.heartbeats[stage] = time.monotonic()
@@ -104,111 +170,60 @@ class Pipeline:
         """Answer a typed question aloud (enters the pipeline at "final text")."""
         turn = Turn(source, question=text.strip())
         turn.mark(Mark.ASR_FINAL)
-        self._begin(turn)
+        self.turns.begin(turn)
         self.questions.put(Question(turn, turn.question))
         return turn
 
     def say(self, text: str) -> Turn:
         """Speak the given text as is (enters the pipeline at the TTS)."""
-        turn = Turn(TurnSource.SAY, route="say")
+        turn = Turn(TurnSource.SAY, question=text)
         turn.mark(Mark.FIRST_CLAUSE)
-        self._begin(turn)
-        self._emit_text(turn, text)
+        self.turns.begin(turn)
+        self._emit(turn, Route.SAY, split_text(text))
         return turn
 
     def play(self, audio: np.ndarray, sample_rate: int, description: str) -> Turn:
         """Play recorded audio with lip sync from the face engine (no phoneme durations exist)."""
-        turn = Turn(TurnSource.PLAY, question=description, route="play")
+        turn = Turn(TurnSource.PLAY, question=description)
         turn.mark(Mark.FIRST_CLAUSE)
-        self._begin(turn)
+        self.turns.begin(turn)
+        turn.publish(AnswerRecord(Route.PLAY, ()))
 
         def feed() -> None:
             for chunk in self.speech.from_recording(turn, audio, sample_rate):
                 if turn.is_cancelled:
                     return
                 self.playout.queue.put(chunk)
+            self.playout.queue.put(EndOfTurn(turn))
 
         threading.Thread(target=feed, name=f"talkerd-play-{turn.id}", daemon=True).start()
         return turn
 
-    def _begin(self, turn: Turn) -> None:
-        """Make ``turn`` the one being answered; the one before it, queued or speaking, is cancelled."""
-        with self._turn_lock:
-            previous, self.current_turn = self.current_turn, turn
-        if previous is not None and not previous.done.is_set():
-            self.cancel(previous)
-
-    def _interrupt(self) -> None:
-        """Barge-in: the visitor speaks over the avatar."""
-        turn = self.current_turn
-        if turn is not None and not turn.done.is_set():
-            self.cancel(turn)
-
-    def cancel(self, turn: Turn) -> None:
-        turn.cancel()
-        self.playout.flush(turn)
-        turn.done.set()
-        log.info("turn %d cancelled", turn.id, extra={"TURN_ID": turn.id})
-
     # -- listener ---------------------------------------------------------------------------------
     def _listen(self) -> None:
-        endpointer, asr = self.parts.endpointer, self.parts.asr
-        preroll: list[bytes] = []
-        preroll_frames = None
         for frame in self.source.frames(self._stop):
             self.beat("listener")
-            if frame is None:  # the microphone is gone: drop any half utterance
-                if endpointer is not None and endpointer.in_speech:
-                    endpointer.reset()
-                preroll, self.partial_text = [], ""
+            if frame is None:  # the microphone is gone
+                self.listener.lost()
                 continue
-            if endpointer is None or asr is None:
-                continue
-            if preroll_frames is None:
-                preroll_frames = max(1, int(PREROLL_S / frame.duration_s))
-            if not self.config.audio.barge_in and self._avatar_speaking():
-                # Without echo cancellation the microphone would hear the avatar: ignore it meanwhile.
-                if endpointer.in_speech:
-                    endpointer.reset()
-                continue
-            was_speaking = endpointer.in_speech
-            event = endpointer.feed(frame)
-            if not was_speaking:
-                preroll = (preroll + [frame.pcm])[-preroll_frames:]
-            if event is None:
-                if endpointer.in_speech:
-                    self._partial(asr.accept(frame.pcm))
-                continue
-            if endpointer.in_speech:  # speech started
-                if self.config.audio.barge_in:
-                    self._interrupt()
-                asr.start()
-                for pcm in preroll:
-                    asr.accept(pcm)
-                preroll = []
-            else:
-                self._finish_utterance(event.utterance, asr)
+            event = self.listener.feed(frame, avatar_speaking=self._avatar_speaking())
+            if isinstance(event, SpeechStarted) and self.listener.barge_in:
+                self.turns.cancel_current()
+            elif isinstance(event, Heard):
+                self._heard(event)
 
-    def _partial(self, text: str | None) -> None:
-        if text is not None:
-            self.partial_text = text
-
-    def _finish_utterance(self, utterance, asr) -> None:
-        turn = Turn(TurnSource.VOICE)
-        turn.mark(Mark.SPEECH_END, utterance.speech_end)
-        recognition = asr.finish()
-        turn.mark(Mark.ASR_FINAL)
-        self.partial_text = ""
-        log.info("heard %r", recognition.text, extra={"TURN_ID": turn.id, "STAGE": "asr"})
-        turn.question = self.question_filter(recognition.text)
+    def _heard(self, heard: Heard) -> None:
+        log.info("heard %r", heard.text, extra={"STAGE": "asr"})
+        turn = Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
+        turn.mark(Mark.SPEECH_END, heard.speech_end)
+        turn.mark(Mark.ASR_FINAL, heard.final_at)
         if turn.question:
-            self._begin(turn)
+            self.turns.begin(turn)
             self.questions.put(Question(turn, turn.question))
 
     def _avatar_speaking(self) -> bool:
-        """True while a turn is being answered, and for a moment after its last sample left the speaker
-        (the room's echo of it must not count as a visitor speaking)."""
-        turn = self.current_turn
+        """True while a turn is being answered, and for a moment after its last sample left the speaker."""
+        turn = self.turns.current
         if turn is None:
             return False
         if not turn.done.is_set():
@@ -216,126 +231,89 @@ class Pipeline:
         end = turn.marks.get(Mark.TURN_END)
         return end is not None and time.monotonic() < end + ECHO_TAIL_S
 
+    @property
+    def partial_text(self) -> str:
+        return self.listener.partial_text if self.listener is not None else ""
+
     # -- brain ------------------------------------------------------------------------------------
-    def _think(self) -> None:
-        while not self._stop.is_set():
+    def _answer(self, question: Question) -> None:
+        turn = question.turn
+
+        def token() -> None:
+            turn.mark(Mark.FIRST_TOKEN)
             self.beat("brain")
-            try:
-                question = self.questions.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            turn = question.turn
-            if turn.is_cancelled:
-                continue
-            try:
-                self._answer(turn, question.text)
-            except Exception:
-                # One bad question must not stop the brain: end this turn and take the next.
-                log.exception("could not answer %r", question.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
-                turn.decided.set()
-                self.clauses.put(Clause(turn, "", -1, last=True))
 
-    def _answer(self, turn: Turn, text: str) -> None:
-        from .knowledge import MatchKind
-
-        persona = self.config.persona
-        knowledge = self.parts.knowledge
-        match = knowledge.match(text) if knowledge is not None else None
+        reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token)
         turn.mark(Mark.KNOWLEDGE)
-        turn.route = match.kind.value if match is not None else "smalltalk"
-        log.info("question %r → %s", text, turn.route, extra={"TURN_ID": turn.id, "STAGE": "knowledge"})
-        if match is not None and match.kind in (MatchKind.CURATED, MatchKind.UNKNOWN):
-            self._emit_text(turn, match.answer)
-            return
-        facts = match.facts if match is not None else ()
-        if self.parts.dialogue is None:
-            fallback = facts[0] if facts else persona.unknown_answer
-            self._emit_text(turn, fallback)
-            return
-        self._emit_stream(turn, self._llm_pieces(turn, text, facts))
+        log.info("question %r → %s", question.text, reply.route.value, extra={"TURN_ID": turn.id, "STAGE": "knowledge"})
+        self._emit(turn, reply.route, reply.clauses())
 
-    def _llm_pieces(self, turn: Turn, text: str, facts: tuple[str, ...]) -> Iterator[str]:
-        dialogue = self.parts.dialogue
-        try:
-            for piece in dialogue.answer(text, facts, cancelled=lambda: turn.is_cancelled or self._stop.is_set()):
-                turn.mark(Mark.FIRST_TOKEN)
-                self.beat("brain")
-                yield piece
-        except Exception:  # llama.cpp failures surface as several types; the visitor hears an apology
-            log.exception("the LLM failed", extra={"TURN_ID": turn.id, "STAGE": "llm"})
-            yield " " + self.config.persona.apology
-            return
-        stats = dialogue.last_stats
-        if stats is not None and stats.timed_out:
-            yield ". " + self.config.persona.apology
-
-    def _emit_text(self, turn: Turn, text: str) -> None:
-        self._emit_stream(turn, iter([text]), split=True)
-
-    def _emit_stream(self, turn: Turn, pieces: Iterator[str], split: bool = False) -> None:
-        clauses = split_text(next(pieces, "")) if split else stream_clauses(pieces)
-        index = 0
+    def _emit(self, turn: Turn, route: Route, clauses) -> None:
+        """Queue the clauses for speech as they come, publish the answer, then the end of the turn."""
+        spoken: list[str] = []
         for index, text in enumerate(clauses):
             if turn.is_cancelled:
                 return
             turn.mark(Mark.FIRST_CLAUSE)
-            turn.answer_clauses.append(text)
-            self.clauses.put(Clause(turn, text, index, last=False))
-        log.info("answer %r", turn.answer, extra={"TURN_ID": turn.id, "STAGE": "brain"})
-        turn.decided.set()
-        self.clauses.put(Clause(turn, "", index + 1, last=True))
+            spoken.append(text)
+            self.clauses.put(Clause(turn, text, index))
+        answer = AnswerRecord(route, tuple(spoken))
+        log.info("answer %r", answer.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+        turn.publish(answer)
+        self.clauses.put(EndOfTurn(turn))
+
+    def _answer_failed(self, question: Question, exc: Exception) -> None:
+        """One bad question must not stop the brain: end this turn and take the next."""
+        question.turn.publish(AnswerRecord(Route.UNKNOWN, ()))
+        self.clauses.put(EndOfTurn(question.turn))
 
     # -- speech -----------------------------------------------------------------------------------
-    def _speak(self) -> None:
-        while not self._stop.is_set():
+    def _speak(self, item: Clause | EndOfTurn) -> None:
+        if isinstance(item, EndOfTurn):
+            self.playout.queue.put(item)
+            return
+        for chunk in self.speech.from_clause(item):
             self.beat("speech")
-            try:
-                clause = self.clauses.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if clause.turn.is_cancelled:
-                continue
-            try:
-                for chunk in self.speech.from_clause(clause):
-                    self.beat("speech")
-                    self.playout.queue.put(chunk)
-            except Exception as exc:
-                # Skip the clause, keep the turn and the worker going; status shows the failure.
-                log.exception("could not speak %r", clause.text, extra={"TURN_ID": clause.turn.id, "STAGE": "tts"})
-                self.parts.set_state("tts", "degraded", f"failed on a clause: {exc}")
+            self.playout.queue.put(chunk)
 
-    def finish_turn(self, turn: Turn) -> None:
-        """Called by the playout when a turn's last chunk has been played."""
+    def _clause_failed(self, clause: Clause | EndOfTurn, exc: Exception) -> None:
+        """Skip the clause, keep the turn and the worker going; status shows the failure."""
+        self._health("tts", "degraded", f"failed on a clause: {exc}")
+
+    # -- turns ------------------------------------------------------------------------------------
+    def _finished(self, turn: Turn) -> None:
         self.turns_done += 1
         self.last_turn = turn
         self.stats.add(turn)
         log.info(
-            "turn %d done: %s",
-            turn.id,
-            turn.latencies_ms(),
+            "turn %d done: %s", turn.id, turn.latencies_ms(),
             extra={"TURN_ID": turn.id, "STAGE": "turn", "LATENCY_MS": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},
         )
+        self.on_turn_end(turn)
 
     # -- status -----------------------------------------------------------------------------------
     def status(self) -> dict:
         last = self.last_turn
         return {
-            "components": self.parts.snapshot(),
             "input": getattr(self.source, "description", "none"),
             "output": getattr(self.playout, "description", ""),
             "partial_transcript": self.partial_text,
             "turns": self.turns_done,
             "speaking": self._avatar_speaking(),
-            "last_turn": None
-            if last is None
-            else {
-                "id": last.id,
-                "source": last.source.value,
-                "question": last.question,
-                "route": last.route,
-                "answer": last.answer,
-                "clauses": list(last.answer_clauses),
-                "latency_ms": last.latencies_ms(),
-            },
+            "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
         }
+
+
+def turn_record(turn: Turn) -> dict:
+    """A turn as status and the control replies show it."""
+    answer = turn.answer_record
+    return {
+        "id": turn.id,
+        "source": turn.source.value,
+        "question": turn.question,
+        "route": answer.route.value if answer is not None else None,
+        "answer": answer.text if answer is not None else "",
+        "clauses": list(answer.clauses) if answer is not None else [],
+        "latency_ms": turn.latencies_ms(),
+    }

@@ -20,12 +20,13 @@ import numpy as np
 from .audio import Backoff, PortAudioHost, StreamSpec, portaudio
 from .config import AudioConfig
 from .errors import ComponentUnavailable
-from .messages import MOUTH_CHANNELS, Mark, SpeechChunk, Turn
-from .render.loop import MouthSample
+from .messages import EndOfTurn, Mark, SpeechChunk
+from .mouth import REST, MouthSample, frame_at
 
 log = logging.getLogger(__name__)
 
-REST_MOUTH = np.zeros(len(MOUTH_CHANNELS), dtype=np.float32)
+DEFAULT_OUTPUT_RATE = 22050
+"""The output's rate when no voice is loaded to set it, and the rate recordings are played at."""
 
 
 class PyAudioOutput:
@@ -127,14 +128,14 @@ class AudioClock:
             starts = [placed.start for placed in self._placed]
             index = bisect.bisect_right(starts, position) - 1
             if index < 0:
-                return MouthSample(REST_MOUTH, False, None)
+                return MouthSample(REST, False, None)
             placed = self._placed[index]
         offset = position - placed.start
         chunk = placed.chunk
         if offset >= len(chunk.audio) or chunk.turn.is_cancelled:
-            return MouthSample(REST_MOUTH, False, None)
-        frame = min(int(offset / chunk.sample_rate * chunk.fps), len(chunk.mouth) - 1)
-        mouth = chunk.mouth[frame] if frame >= 0 else REST_MOUTH
+            return MouthSample(REST, False, None)
+        frame = min(frame_at(offset / chunk.sample_rate, chunk.fps), len(chunk.mouth) - 1)
+        mouth = chunk.mouth[frame] if frame >= 0 else REST
         return MouthSample(mouth, True, chunk.turn)
 
 
@@ -148,7 +149,7 @@ class Playout:
         config: AudioConfig,
         *,
         lip_lead_s: float = 0.0,
-        on_turn_end=lambda turn: None,
+        on_turn_end: Callable[[object, float], None] = lambda turn, at: None,
         reopen: Callable[[], object] | None = None,
         on_state: Callable[[str, str], None] = lambda state, detail: None,
         maxsize: int = 64,
@@ -163,7 +164,7 @@ class Playout:
         self._rate = sample_rate
         self._block = sample_rate * config.output_buffer_ms // 1000
         self.clock = AudioClock(sample_rate, output.latency_s, self._block, lip_lead_s)
-        self.queue: queue.Queue[SpeechChunk] = queue.Queue(maxsize=maxsize)
+        self.queue: queue.Queue[SpeechChunk | EndOfTurn] = queue.Queue(maxsize=maxsize)
         self._silence = np.zeros(self._block, dtype=np.int16)
         self.heartbeat = time.monotonic()
 
@@ -181,13 +182,13 @@ class Playout:
                 self._output.speaking(False)
                 self._write(self._silence)
                 continue
+            if chunk.turn.is_cancelled:
+                continue
+            if isinstance(chunk, EndOfTurn):
+                self.on_turn_end(chunk.turn, time.monotonic() + self.clock.latency_s)
+                continue
             self._output.speaking(True)
-            if not chunk.turn.is_cancelled:
-                self._play(chunk)
-            if chunk.last and not chunk.turn.is_cancelled and not chunk.turn.done.is_set():
-                chunk.turn.mark(Mark.TURN_END, time.monotonic() + self.clock.latency_s)
-                self.on_turn_end(chunk.turn)
-                chunk.turn.done.set()
+            self._play(chunk)
         try:
             self._output.close()
         except ComponentUnavailable as exc:  # shutting down: the process is about to let go of it anyway
@@ -241,16 +242,3 @@ class Playout:
     def _switch(self, output) -> None:
         self._output = output
         self.clock.latency_s = output.latency_s
-
-    def flush(self, turn: Turn) -> None:
-        """Drop the queued chunks of a cancelled turn."""
-        kept = []
-        while True:
-            try:
-                chunk = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if chunk.turn is not turn:
-                kept.append(chunk)
-        for chunk in kept:
-            self.queue.put_nowait(chunk)

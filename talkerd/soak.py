@@ -201,14 +201,14 @@ class Soak:
     def _one_turn(self, pipeline, which: int, *, record: bool) -> Turn | None:
         question, audio = self._questions[which]
         pipeline.question_filter = lambda heard, question=question: question
-        done_before, turn_before = pipeline.turns_done, pipeline.current_turn
+        done_before, turn_before = pipeline.turns_done, pipeline.turns.current
         if record:
             self.tap.recording = self.recorder.recording = True
         spoken_from = time.monotonic()
         self.feeder.speak(audio)
         spoken_until = spoken_from + len(audio) / RATE
         while pipeline.turns_done == done_before and time.monotonic() < spoken_until + 60:
-            unheard = pipeline.current_turn is turn_before and not self._question_may_be_heard(spoken_from)
+            unheard = pipeline.turns.current is turn_before and not self._question_may_be_heard(spoken_from)
             if unheard and time.monotonic() > spoken_until + 3:
                 break  # the microphone was out while the question was spoken: nobody heard it
             time.sleep(0.05)

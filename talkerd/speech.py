@@ -7,16 +7,16 @@ else from the face engine run on the audio, else from the audio's loudness envel
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 
 import numpy as np
 
 from .audio import resample
 from . import visemes
-from .components import Components
 from .face import MouthSource, envelope_track, select_mouth_source
-from .messages import MOUTH_CHANNELS, Clause, Mark, PhonemeTiming, SpeechChunk, Turn
+from .messages import Clause, Mark, PhonemeTiming, SpeechChunk, Turn
+from .mouth import frame_at, frame_count
+from .stages import MouthEngine, Synthesiser
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,18 @@ def shift_phonemes(phonemes, offset_s: float, duration_s: float) -> list[Phoneme
 
 
 class SpeechMaker:
-    def __init__(self, parts: Components, output_rate: int, fps: int) -> None:
-        self._parts = parts
+    """Clauses and recordings → ``SpeechChunk``s at the output's rate, with mouth tracks at ``fps``."""
+
+    def __init__(self, tts: Synthesiser | None, face: MouthEngine | None, face_config, output_rate: int, fps: int) -> None:
+        self._tts = tts
+        self._face = face
         self._rate = output_rate
         self._fps = fps
-        self._face_cfg = parts.config.face
+        self._face_cfg = face_config
 
     def mouth_track(self, audio: np.ndarray, sample_rate: int, phonemes) -> np.ndarray:
         """The mouth track for ``audio``, from the source ``face.source`` picks for it."""
-        face = self._parts.face
+        face = self._face
         source = select_mouth_source(self._face_cfg, bool(phonemes), face is not None)
         if source is MouthSource.DURATIONS:
             return visemes.mouth_track(phonemes, self._fps, len(audio) / sample_rate)
@@ -51,10 +54,7 @@ class SpeechMaker:
 
     def from_clause(self, clause: Clause) -> Iterator[SpeechChunk]:
         turn = clause.turn
-        tts = self._parts.tts
-        if clause.last:
-            yield self._end_of_turn(turn)
-            return
+        tts = self._tts
         if tts is None:
             return
         for piece in tts.synthesize(clause.text, cancelled=lambda: turn.is_cancelled):
@@ -74,10 +74,6 @@ class SpeechMaker:
         turn.mark(Mark.FIRST_FACE)
         step = int(RECORDING_CHUNK_S * self._rate)
         for start in range(0, len(audio), step):
-            first_frame = int(start / self._rate * self._fps)
-            last_frame = int(math.ceil(min(start + step, len(audio)) / self._rate * self._fps))
+            first_frame = frame_at(start / self._rate, self._fps)
+            last_frame = frame_count(min(start + step, len(audio)) / self._rate, self._fps)
             yield SpeechChunk(turn, audio[start : start + step], self._rate, mouth[first_frame:last_frame], self._fps)
-        yield self._end_of_turn(turn)
-
-    def _end_of_turn(self, turn: Turn) -> SpeechChunk:
-        return SpeechChunk(turn, np.zeros(0, np.int16), self._rate, np.zeros((0, len(MOUTH_CHANNELS)), np.float32), self._fps, last=True)

@@ -32,11 +32,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .messages import MOUTH_CHANNELS, PhonemeTiming
+from .messages import PhonemeTiming
+from .mouth import MOUTH_CHANNELS, REST, closure_frames, frame_centres, frame_count
 
 log = logging.getLogger(__name__)
 
-REST = (0.0, 0.0, 0.0, 0.0)
 """Mouth at rest: closed, relaxed lips."""
 NEUTRAL_OPEN = (0.35, 0.0, 0.0, 0.1)
 """The shape used for a phoneme the table does not know: a relaxed, half-open mouth."""
@@ -159,7 +159,7 @@ def _strip_marks(symbol: str) -> str:
 def shape_of(phoneme: str) -> tuple[float, float, float, float]:
     """The target mouth vector of one phoneme; unknown phonemes get ``NEUTRAL_OPEN`` (logged once)."""
     if phoneme == "_":
-        return REST
+        return tuple(REST)
     for candidate in (phoneme, _strip_marks(phoneme)):
         if candidate in VISEMES:
             return VISEMES[candidate]
@@ -237,11 +237,6 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def frame_count(duration_s: float, fps: int) -> int:
-    """Frames covering ``duration_s``: the last, partial frame counts."""
-    return max(0, math.ceil(duration_s * fps - 1e-9))
-
-
 def mouth_track(phonemes: Sequence[PhonemeTiming], fps: int, duration_s: float) -> np.ndarray:
     """One mouth vector per video frame, float32 [ceil(duration_s × fps), len(MOUTH_CHANNELS)].
 
@@ -267,7 +262,7 @@ def mouth_track(phonemes: Sequence[PhonemeTiming], fps: int, duration_s: float) 
     # half-width of the cross-fade at the boundary after segment i
     half = np.minimum(BLEND_S, 0.5 * np.minimum(durations[:-1], durations[1:]))
 
-    times = (np.arange(n) + 0.5) / fps
+    times = frame_centres(n, fps)
     index = np.clip(np.searchsorted(ends, times, side="right"), 0, len(segments) - 1)
     values = targets[index].copy()
     # blend with the previous segment near the start, with the next near the end
@@ -294,21 +289,14 @@ def _hold_bilabials(values: np.ndarray, segments: Sequence[Segment], times: np.n
     and one shorter than a frame still closes the frame nearest its middle."""
     closed = np.array(BILABIAL)
     for segment in segments:
-        if not segment.is_bilabial:
-            continue
-        inside = (times >= segment.start_s) & (times < segment.end_s)
-        if inside.any():
-            values[inside] = closed
-        else:
-            middle = (segment.start_s + segment.end_s) / 2
-            k = int(np.clip(round(middle * fps - 0.5), 0, len(times) - 1))
-            values[k] = closed
+        if segment.is_bilabial:
+            values[closure_frames(segment.start_s, segment.end_s, fps, len(times))] = closed
 
 
 def bilabial_frames(phonemes: Sequence[PhonemeTiming], fps: int, duration_s: float) -> np.ndarray:
     """bool [frames]: the frames whose centre lies inside a p, b or m (the frames that must read closed)."""
     n = frame_count(duration_s, fps)
-    times = (np.arange(n) + 0.5) / fps
+    times = frame_centres(n, fps)
     mask = np.zeros(n, dtype=bool)
     for segment in fold_phonemes(phonemes):
         if segment.is_bilabial:

@@ -19,21 +19,23 @@ PLAYER = r"""
 import sys, threading, time
 import numpy as np
 from talkerd.config import AudioConfig
-from talkerd.messages import SpeechChunk, Turn, TurnSource
+from talkerd.messages import EndOfTurn, SpeechChunk, Turn, TurnSource
+from talkerd.pipeline import TurnRegistry
 from talkerd.playout import Playout, PyAudioOutput
 
 rate = 22050
 config = AudioConfig(reconnect_s=0.5)
 def state(name, detail):
     print("state", name, detail, flush=True)
-playout = Playout(PyAudioOutput(config, rate), rate, config, reopen=lambda: PyAudioOutput(config, rate), on_state=state)
+playout = Playout(PyAudioOutput(config, rate), rate, config, reopen=lambda: PyAudioOutput(config, rate), on_state=state,
+                  on_turn_end=TurnRegistry(lambda turn: None).finish)
 stop = threading.Event()
 threading.Thread(target=playout.run, args=(stop,), daemon=True).start()
 turn = Turn(TurnSource.SAY)
 tone = (3000 * np.sin(np.arange(3 * rate) * 2 * np.pi * 220 / rate)).astype(np.int16)
 mouth = np.zeros((90, 4), np.float32)
 playout.queue.put(SpeechChunk(turn, tone, rate, mouth, 30))
-playout.queue.put(SpeechChunk(turn, np.zeros(0, np.int16), rate, mouth[:0], 30, last=True))
+playout.queue.put(EndOfTurn(turn))
 print("playing", flush=True)
 print("turn done" if turn.done.wait(20) else "turn stuck", flush=True)
 before = playout.clock.playing_position()

@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from talkerd.config import AudioConfig
-from talkerd.messages import Mark, SpeechChunk, Turn, TurnSource
+from talkerd.messages import EndOfTurn, Mark, SpeechChunk, Turn, TurnSource
+from talkerd.pipeline import TurnRegistry
 from talkerd.playout import NullOutput, Playout
 from talkerd.render import DefaultAvatar, RenderLoop, WindowSink, mouth_opening
 
@@ -63,7 +64,7 @@ def test_window_follows_the_playout_clock_open_while_speaking_closed_after(needs
     track = visemes.mouth_track(timings, fps, len(audio) / rate)
 
     turn = Turn(TurnSource.SAY)
-    playout = Playout(NullOutput(rate), rate, AudioConfig())
+    playout = Playout(NullOutput(rate), rate, AudioConfig(), on_turn_end=TurnRegistry(lambda turn: None).finish)
     stop = threading.Event()
     worker = threading.Thread(target=playout.run, args=(stop,), daemon=True)
     worker.start()
@@ -72,7 +73,8 @@ def test_window_follows_the_playout_clock_open_while_speaking_closed_after(needs
         avatar = DefaultAvatar(*SIZE)
         source = Watching(playout.clock)
         sink = Screenshots(window, screenshot, avatar, source, turn, stop)
-        playout.queue.put(SpeechChunk(turn, audio, rate, track, fps, text="…", last=True))
+        playout.queue.put(SpeechChunk(turn, audio, rate, track, fps, text="…"))
+        playout.queue.put(EndOfTurn(turn))
         threading.Timer(30.0, stop.set).start()  # a safety net only: the test stops itself
         RenderLoop(avatar, sink, source, fps).run(stop)
     finally:

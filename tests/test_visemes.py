@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from talkerd import visemes
-from talkerd.messages import MOUTH_CHANNELS, PhonemeTiming
+from talkerd.messages import PhonemeTiming
+from talkerd.mouth import MOUTH_CHANNELS
 
 ROOT = Path(__file__).resolve().parent.parent
 VOICE = ROOT / "var/models/en_US-joe-medium.onnx"

@@ -10,7 +10,7 @@ import abc
 
 import numpy as np
 
-from ..messages import MOUTH_CHANNELS
+from ..mouth import MOUTH_CHANNELS
 from .motion import IdleMotion, IdlePose, MouthSmoother
 from .paint import Box
 

@@ -17,24 +17,12 @@ from typing import Callable, Optional, Protocol
 
 import numpy as np
 
-from ..messages import MOUTH_CHANNELS, Mark, Turn
+from ..messages import Mark, Turn
+from ..mouth import REST, MouthSample
 
 log = logging.getLogger(__name__)
 
-REST = np.zeros(len(MOUTH_CHANNELS), dtype=np.float32)
 _HISTORY = 1800  # one minute of frame intervals at 30 fps
-
-
-@dataclass(frozen=True)
-class MouthSample:
-    """What the face should show now."""
-
-    mouth: np.ndarray
-    """Mouth vector, columns ``MOUTH_CHANNELS``, 0..1."""
-    speaking: bool
-    """True while speech is leaving the speaker."""
-    turn: Optional[Turn]
-    """The turn being spoken, if any."""
 
 
 class MouthSource(Protocol):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..messages import MOUTH_CHANNELS
+from ..mouth import MOUTH_CHANNELS
 
 ATTACK_MS = (30.0, 12.0, 30.0, 30.0)
 """Time constants while a channel rises (MOUTH_CHANNELS order). A vowel must open within about a

@@ -1,0 +1,1 @@
+"""Answering: a question → its route and the text to speak."""

@@ -1,0 +1,1 @@
+"""Listening: audio frames → speech started / a heard question."""

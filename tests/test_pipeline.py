@@ -1,0 +1,298 @@
+"""The real ``Pipeline`` — its threads, queues and turn registry — with small fakes for every seam.
+
+In-process and fast: the fakes stand for vosk, the venue knowledge, llama.cpp, the Piper engines and the
+speaker, each of which has its own tests on the real thing. Assertions are on turn records and on what
+reached the (fake) speaker, never on log text.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from talkerd.answer.answerer import Answerer, VenueSnapshot
+from talkerd.config import AudioConfig, FaceConfig, PersonaConfig
+from talkerd.endpointer import EndpointEvent, EndpointKind
+from talkerd.knowledge.matcher import Match, MatchKind
+from talkerd.listen.listener import Listener
+from talkerd.messages import AudioFrame, Route, Turn, TurnSource, Utterance
+from talkerd.pipeline import Pipeline
+from talkerd.playout import Playout
+from talkerd.speech import SpeechMaker
+
+RATE = 8000
+WAIT_S = 20.0
+
+
+class FakeKnowledge:
+    """Stands for ``VenueKnowledge``: questions starting with "where" are curated, "facts …" go to the LLM."""
+
+    def __init__(self, curated: str = "The toilets are on the left.") -> None:
+        self.curated = curated
+
+    def match(self, question: str) -> Match:
+        if question.lower().startswith("where"):
+            return Match(MatchKind.CURATED, 0.9, self.curated, (), "toilets")
+        if question.lower().startswith("facts"):
+            return Match(MatchKind.FACTS, 0.5, None, ("We open at 9.",), None)
+        return Match(MatchKind.SMALLTALK, 0.0, None, (), None)
+
+
+class FakeDialogue:
+    """Stands for llama.cpp's ``Dialogue``: streams a scripted answer word by word, slowly on demand, or fails."""
+
+    def __init__(self, answer: str = "Hello there. I am fine, thank you.", delay_s: float = 0.0, error: Exception | None = None) -> None:
+        self.text, self.delay_s, self.error = answer, delay_s, error
+        self.questions: list[str] = []
+        self.last_stats = None
+
+    def answer(self, question, facts=(), *, cancelled=lambda: False, record=True):
+        self.questions.append(question)
+        if self.error is not None:
+            raise self.error
+        for word in self.text.split(" "):
+            if cancelled():
+                return
+            time.sleep(self.delay_s)
+            yield word + " "
+
+    def set_persona(self, persona, venue) -> None:
+        pass
+
+
+class FakeTts:
+    """Stands for the Piper engines: 10 ms of tone per character in two chunks; a clause with "FAIL" raises."""
+
+    sample_rate = RATE
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def synthesize(self, text, *, cancelled=lambda: False):
+        if "FAIL" in text:
+            raise RuntimeError("the TTS engine failed")
+        self.spoken.append(text)
+        audio = (3000 * np.sin(np.arange(len(text) * RATE // 100) / 3)).astype(np.int16)
+        half = len(audio) // 2
+        for offset, piece in ((0, audio[:half]), (half, audio[half:])):
+            yield type("Piece", (), {"audio": piece, "sample_rate": RATE, "phonemes": (), "offset_s": offset / RATE})()
+
+
+class FastSpeaker:
+    """Stands for the speaker: takes audio 50 times faster than real time and keeps what it was given."""
+
+    description, latency_s = "fake speaker", 0.0
+
+    def __init__(self) -> None:
+        self.samples = 0
+
+    def write(self, samples) -> None:
+        self.samples += int(np.count_nonzero(samples))
+        time.sleep(len(samples) / RATE / 50)
+
+    def speaking(self, busy: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeEndpointer:
+    """Stands for Silero + the endpointer: a frame of b"S…" starts speech, b"E…" ends the utterance."""
+
+    in_speech = False
+
+    def feed(self, frame):
+        tag = frame.pcm[:1]
+        if tag == b"S" and not self.in_speech:
+            self.in_speech = True
+            return EndpointEvent(EndpointKind.SPEECH_START)
+        if tag == b"E" and self.in_speech:
+            self.in_speech = False
+            return EndpointEvent(EndpointKind.UTTERANCE_END, Utterance(0.0, frame.captured_at, frame.captured_at))
+        return None
+
+    def reset(self) -> None:
+        self.in_speech = False
+
+
+class FakeRecogniser:
+    """Stands for vosk: recognises whatever the test set as ``text``."""
+
+    text = "where are the toilets"
+
+    def start(self) -> None:
+        pass
+
+    def accept(self, pcm):
+        return None
+
+    def finish(self):
+        return type("Recognition", (), {"text": self.text})()
+
+
+class ScriptedMic:
+    """Stands for the microphone: yields the frames the test puts in ``frames`` (and a silent one meanwhile)."""
+
+    description, has_audio = "fake mic", True
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[bytes] = queue.Queue()
+
+    def frames(self, stop):
+        while not stop.is_set():
+            try:
+                pcm = self.queue.get(timeout=0.01)
+            except queue.Empty:
+                pcm = b"\0" * 320
+            yield AudioFrame(pcm, 16000, time.monotonic())
+
+    def speak(self, tag: bytes) -> None:
+        self.queue.put(tag + b"\0" * 319)
+
+
+class Harness:
+    def __init__(self, *, dialogue=None, barge_in=False, mic=False) -> None:
+        self.dialogue = dialogue if dialogue is not None else FakeDialogue()
+        self.tts, self.speaker, self.health = FakeTts(), FastSpeaker(), []
+        self.mic = ScriptedMic() if mic else None
+        self.recogniser = FakeRecogniser()
+        persona = PersonaConfig(name="Ava", unknown_answer="I don't know, please ask staff.", apology="Sorry, I lost my words.", greeting="")
+        answerer = Answerer(VenueSnapshot(persona, None, FakeKnowledge()), self.dialogue)
+        listener = Listener(FakeEndpointer(), self.recogniser, barge_in=barge_in) if mic else None
+        playout = Playout(self.speaker, RATE, AudioConfig(output_buffer_ms=20))
+        speech = SpeechMaker(self.tts, None, FaceConfig(), RATE, 30)
+        source = self.mic or type("Silence", (), {"description": "none", "has_audio": False})()
+        self.pipeline = Pipeline(source=source, listener=listener, answerer=answerer, speech=speech, playout=playout,
+                                 health=lambda *report: self.health.append(report))
+        self.finished: list[Turn] = []
+        self.pipeline.on_turn_end = self.finished.append
+        self.pipeline.start()
+
+    def wait(self, condition, timeout: float = WAIT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.pipeline.stop()
+
+
+@pytest.fixture
+def harness(request):
+    made: list[Harness] = []
+
+    def make(**options) -> Harness:
+        made.append(Harness(**options))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.stop()
+
+
+def test_a_curated_question_is_answered_as_written(harness):
+    h = harness()
+    turn = h.pipeline.ask("Where are the toilets?")
+    assert turn.done.wait(WAIT_S) and not turn.is_cancelled
+    assert turn.route is Route.CURATED and turn.answer == "The toilets are on the left."
+    assert h.finished == [turn] and h.dialogue.questions == []
+    assert h.speaker.samples > 0 and h.tts.spoken == ["The toilets are on the left."]
+
+
+def test_a_new_question_supersedes_the_one_being_answered(harness):
+    h = harness(dialogue=FakeDialogue("one two three four five six seven eight nine ten", delay_s=0.05))
+    first = h.pipeline.ask("Tell me a story")
+    h.wait(lambda: h.dialogue.questions)
+    second = h.pipeline.ask("Where are the toilets?")
+    assert second.done.wait(WAIT_S)
+    assert first.is_cancelled and first.done.is_set() and not second.is_cancelled
+    assert h.finished == [second]
+
+
+def test_an_llm_failure_ends_the_answer_with_the_apology(harness):
+    h = harness(dialogue=FakeDialogue(error=RuntimeError("llama_decode returned -1")))
+    turn = h.pipeline.ask("How are you?")
+    assert turn.done.wait(WAIT_S) and turn.route is Route.SMALLTALK
+    assert turn.answer == "Sorry, I lost my words."
+    assert h.finished == [turn]
+
+
+def test_a_tts_failure_skips_one_clause_and_the_turn_goes_on(harness):
+    h = harness(dialogue=FakeDialogue("First we go left. Then FAIL happens here. And we arrive at last."))
+    turn = h.pipeline.ask("facts: how do I get there?")
+    assert turn.done.wait(WAIT_S) and turn.route is Route.FACTS
+    assert len(turn.answer_record.clauses) == 3
+    assert h.tts.spoken == ["First we go left.", "And we arrive at last."]
+    assert [(stage, state) for stage, state, _ in h.health] == [("tts", "degraded")]
+    assert h.finished == [turn]
+
+
+def test_say_and_play_enter_past_the_answerer(harness):
+    h = harness()
+    said = h.pipeline.say("Welcome. The shop closes in ten minutes.")
+    assert said.done.wait(WAIT_S) and said.route is Route.SAY
+    assert said.answer_record.clauses == ("Welcome.", "The shop closes in ten minutes.")
+    before = h.speaker.samples
+    recording = (2000 * np.sin(np.arange(RATE) / 4)).astype(np.int16)
+    played = h.pipeline.play(recording, RATE, "announcement.wav")
+    assert played.done.wait(WAIT_S) and played.route is Route.PLAY
+    assert h.speaker.samples - before == np.count_nonzero(recording)
+    assert h.dialogue.questions == [] and h.finished == [said, played]
+
+
+def test_a_cancelled_turn_is_dropped_at_every_boundary(harness):
+    h = harness(dialogue=FakeDialogue("a b c d e f g h i j k l m n o p", delay_s=0.05))
+    busy = h.pipeline.ask("Keep the brain busy")
+    h.wait(lambda: h.dialogue.questions)
+    # Queued behind the busy turn: cancelled before the brain takes it, the LLM never sees it.
+    queued = Turn(TurnSource.TYPED, question="Never asked")
+    h.pipeline.questions.put(type("Question", (), {"turn": queued, "text": queued.question})())
+    h.pipeline.turns.cancel(queued)
+    # Clauses of a cancelled turn are not synthesised, chunks of one are not played.
+    from talkerd.messages import Clause, SpeechChunk
+
+    gone = Turn(TurnSource.SAY)
+    h.pipeline.turns.cancel(gone)
+    h.pipeline.clauses.put(Clause(gone, "Never spoken", 0))
+    h.pipeline.playout.queue.put(SpeechChunk(gone, np.full(800, 1000, np.int16), RATE, np.zeros((3, 4), np.float32), 30))
+    h.pipeline.turns.cancel(busy)
+    last = h.pipeline.ask("Where are the toilets?")
+    assert last.done.wait(WAIT_S)
+    assert "Never asked" not in h.dialogue.questions and "Never spoken" not in h.tts.spoken
+    assert h.finished == [last]
+    assert busy.is_cancelled and queued.is_cancelled and gone.is_cancelled
+
+
+def test_a_heard_question_is_answered(harness):
+    h = harness(mic=True)
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    turn = h.finished[0]
+    assert turn.source is TurnSource.VOICE and turn.question == "where are the toilets" and turn.route is Route.CURATED
+
+
+@pytest.mark.parametrize("barge_in", [True, False])
+def test_speaking_over_the_avatar_interrupts_it_only_with_barge_in(harness, barge_in):
+    h = harness(mic=True, barge_in=barge_in)
+    long = h.pipeline.say(" ".join(["This is a long announcement that goes on."] * 8))
+    h.wait(lambda: h.speaker.samples > 0)
+    h.mic.speak(b"S")
+    if barge_in:
+        h.wait(lambda: long.done.is_set())
+        assert long.is_cancelled and h.finished == []
+    else:
+        assert long.done.wait(WAIT_S) and not long.is_cancelled and h.finished == [long]
+
+
+def test_a_reloaded_snapshot_answers_the_next_question(harness):
+    h = harness()
+    persona = PersonaConfig(name="Ava", unknown_answer="?", apology="Sorry.", greeting="")
+    h.pipeline.answerer.swap(VenueSnapshot(persona, None, FakeKnowledge(curated="The toilets moved upstairs.")))
+    turn = h.pipeline.ask("Where are the toilets?")
+    assert turn.done.wait(WAIT_S) and turn.answer == "The toilets moved upstairs."
