@@ -40,13 +40,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import bench_command
+    from .bench.latency import bench_command
 
     return bench_command(Path(args.config), args.turns, Path(args.json) if args.json else None)
 
 
 def _soak(args: argparse.Namespace) -> int:
-    from .soak import soak_command
+    from .bench.soak import soak_command
 
     devices = tuple(name.strip() for name in args.devices.split(",") if name.strip())
     return soak_command(Path(args.config), args.turns, args.seed, args.outage_every, Path(args.json) if args.json else None, devices)

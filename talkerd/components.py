@@ -71,8 +71,8 @@ class Components:
 
 def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None) -> Components:
     """Load every component the config asks for, in pipeline order."""
-    from .asr import VoskAsr
-    from .endpointer import Endpointer, make_detector
+    from .listen.asr import VoskAsr
+    from .listen.endpointer import Endpointer, make_detector
 
     parts = Components(config)
     loaders: list[tuple[str, Callable[[], Any]]] = []
@@ -97,7 +97,7 @@ def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[
 
 
 def _load_llm(config: Config):
-    from .dialogue import Dialogue
+    from .answer.dialogue import Dialogue
 
     dialogue = Dialogue.load(config.llm, config.persona, config.venue)
     dialogue.warm_up()  # the persona prefix is evaluated now, not during the first visitor's question
@@ -105,13 +105,13 @@ def _load_llm(config: Config):
 
 
 def _load_knowledge(config: Config):
-    from .knowledge import VenueKnowledge
+    from .answer.knowledge import VenueKnowledge
 
     return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
 
 
 def _load_tts(config: Config):
-    from .tts import PiperTts
+    from .speak.tts import PiperTts
 
     tts = PiperTts.load(config.tts, config.engines)
     tts.warm_up()
@@ -121,7 +121,7 @@ def _load_tts(config: Config):
 def _load_face(config: Config):
     if config.face.source == "durations" or not config.face.engine:
         return None
-    from .face import FaceEngine
+    from .speak.mouth_engine import FaceEngine
 
     return FaceEngine.load(config.face, config.engines)
 
@@ -139,7 +139,7 @@ def build_pipeline(parts: Components, source, playout):
     from .answer.answerer import Answerer, VenueSnapshot
     from .listen.listener import Listener
     from .pipeline import Pipeline
-    from .speech import SpeechMaker
+    from .speak.speech_maker import SpeechMaker
 
     config = parts.config
     listener = None

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import portaudio
-from .audio_in import open_source
+from .listen.sources import open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .engines import status as engine_status
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .pipeline import Pipeline
-from .playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
+from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Daemon:
 
     # -- control and status -----------------------------------------------------------------------
     def handlers(self) -> dict:
-        from .control_api import ControlApi
+        from .control.api import ControlApi
 
         return ControlApi(self).handlers()
 
@@ -235,7 +235,7 @@ class Daemon:
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> int:
-        from .control import ControlServer
+        from .control.server import ControlServer
         from .render import make_avatar, open_sink, RenderLoop
 
         with self.meter.measure("renderer"):

@@ -53,7 +53,7 @@ class JournalFields(logging.Filter):
 
 
 class ConciseFormatter(logging.Formatter):
-    """``12:00:01.234 INFO talkerd.asr: final text [turn=3 stage=asr latency_ms=120.5]``."""
+    """``12:00:01.234 INFO talkerd.listen.asr: final text [turn=3 stage=asr latency_ms=120.5]``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -20,11 +20,11 @@ from collections.abc import Callable
 import numpy as np
 
 from .answer.answerer import Answerer
-from .clauses import split_text
+from .answer.clauses import split_text
 from .listen.listener import Heard, Listener, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
-from .playout import Playout
-from .speech import SpeechMaker
+from .speak.playout import Playout
+from .speak.speech_maker import SpeechMaker
 from .stages import AudioSource
 from .stats import LatencyStats
 

@@ -43,7 +43,7 @@ class DaemonProcess:
 
     def ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "talkerd.ctl", "--socket", str(self.socket), *args],
+            [sys.executable, "-m", "talkerd.control.client", "--socket", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=timeout,

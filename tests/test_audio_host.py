@@ -25,10 +25,10 @@ from .conftest import ROOT
 HAMMER = r"""
 import sys, threading, time
 from talkerd.audio import PortAudioHost
-from talkerd.audio_in import MicSource
+from talkerd.listen.sources import MicSource
 from talkerd.config import AudioConfig
-from talkerd.lipsync import AudioCapture
-from talkerd.playout import NullOutput, Playout, PyAudioOutput
+from talkerd.bench.lipsync import AudioCapture
+from talkerd.speak.playout import NullOutput, Playout, PyAudioOutput
 
 seconds = float(sys.argv[1])
 host = PortAudioHost(min_rescan_s=0.0)  # re-initialise on every failed open: the worst case

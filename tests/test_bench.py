@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from talkerd.lipsync import estimate_lag
+from talkerd.bench.lipsync import estimate_lag
 
 from .conftest import DEFAULT_CONFIG, ROOT
 

@@ -6,7 +6,7 @@ import wave
 
 import pytest
 
-from talkerd.control_api import ControlApi
+from talkerd.control.api import ControlApi
 from talkerd.errors import TalkerError
 from talkerd.messages import Turn, TurnSource
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from talkerd.control import ControlServer, ControlSocketError, SocketInUse
-from talkerd.control_protocol import ControlClient, DaemonError, NoDaemon, resolve_socket_path
+from talkerd.control.server import ControlServer, ControlSocketError, SocketInUse
+from talkerd.control.protocol import ControlClient, DaemonError, NoDaemon, resolve_socket_path
 from talkerd.errors import ConfigError, RequestError, TalkerError
 
 HANG_GUARD_S = 20.0  # only stops a broken implementation from hanging the suite; never a speed limit
@@ -170,7 +170,7 @@ def test_handler_errors_become_error_replies_without_leaking_internals(serve, ca
         with pytest.raises(DaemonError) as busy:
             client.call("not_ready")
         assert busy.value.code == "not_ready"
-        with caplog.at_level(logging.ERROR, logger="talkerd.control"):
+        with caplog.at_level(logging.ERROR, logger="talkerd.control.server"):
             for method in ("crash", "unserialisable", "nan"):
                 with pytest.raises(DaemonError) as failed:
                     client.call(method)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from talkerd.control import ControlServer
-from talkerd.ctl_render import render
+from talkerd.control.server import ControlServer
+from talkerd.control.text_output import render
 from talkerd.errors import RequestError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def daemon(sock_dir):
 def talkerctl(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "TALKERD_SOCKET"}
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "talkerd.ctl", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "talkerd.control.client", *args], capture_output=True, text=True,
                           env=environ, cwd=cwd, timeout=HANG_GUARD_S)
 
 

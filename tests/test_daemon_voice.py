@@ -74,7 +74,7 @@ def test_spoken_question_is_answered_aloud(tmp_path, default_config):
     # What left the speaker is the TTS's speech of the answer: the longest clause as the daemon spoke
     # it (the most distinctive stretch), and of it the first chunk the TTS made — played without a
     # break, whereas a busy machine may leave a gap between two chunks.
-    from talkerd.tts import PiperTts
+    from talkerd.speak.tts import PiperTts
 
     tts = PiperTts.load(default_config.tts, default_config.engines)
     clause = max(last["clauses"], key=len)

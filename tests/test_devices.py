@@ -21,7 +21,7 @@ import numpy as np
 from talkerd.config import AudioConfig
 from talkerd.messages import EndOfTurn, SpeechChunk, Turn, TurnSource
 from talkerd.pipeline import TurnRegistry
-from talkerd.playout import Playout, PyAudioOutput
+from talkerd.speak.playout import Playout, PyAudioOutput
 
 rate = 22050
 config = AudioConfig(reconnect_s=0.5)
@@ -109,7 +109,7 @@ def test_speaker_lost_mid_sentence_then_back(private_pulse):
 
 LISTENER = r"""
 import threading, time
-from talkerd.audio_in import MicSource
+from talkerd.listen.sources import MicSource
 from talkerd.config import AudioConfig
 
 def state(name, detail):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from talkerd.clauses import ClauseSplitter, split_text, stream_clauses
-from talkerd.dialogue import Dialogue
+from talkerd.answer.clauses import ClauseSplitter, split_text, stream_clauses
+from talkerd.answer.dialogue import Dialogue
 
 from .conftest import MODELS
 

@@ -249,7 +249,7 @@ class FailingAfter(Engine):
 def test_speech_turn_survives_a_tensorrt_fault_mid_sentence(default_config):
     """The real split Piper engines: a sentence synthesised with a fault in its third audio chunk sounds
     exactly like one without a fault."""
-    from talkerd.tts import PiperTts, Voice
+    from talkerd.speak.tts import PiperTts, Voice
 
     cfg, tts_cfg = default_config.engines, default_config.tts
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkerd import face, visemes
+from talkerd.speak import mouth_engine as face, visemes
 from talkerd.config import EnginesConfig, FaceConfig
 from talkerd.errors import ConfigError, EngineError, ExitCode
 from tools.train_face.sentences import HELD_OUT as held_out_sentences

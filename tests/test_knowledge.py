@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from talkerd.config import KnowledgeConfig, VenueConfig, VenueEntry, load_config
-from talkerd.knowledge import MatchKind, VenueKnowledge
-from talkerd.knowledge.text import stem, words
+from talkerd.answer.knowledge import MatchKind, VenueKnowledge
+from talkerd.answer.knowledge.text import stem, words
 from tests.conftest import DEFAULT_CONFIG
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from talkerd.config import load_config
 from talkerd.errors import ExitCode
-from talkerd.knowledge import MatchKind, VenueKnowledge
-from talkerd.knowledge.evaluate import accuracy, evaluate, load_questions
+from talkerd.answer.knowledge import MatchKind, VenueKnowledge
+from talkerd.answer.knowledge.evaluate import accuracy, evaluate, load_questions
 from tests.conftest import DEFAULT_CONFIG, ROOT
 
 DATA = ROOT / "tests" / "data"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkerd.asr import VoskAsr
+from talkerd.listen.asr import VoskAsr
 from talkerd.audio import read_wav_mono, speech_end_index
 from talkerd.config import AsrConfig, EndpointerConfig
-from talkerd.endpointer import EndpointKind, Endpointer, make_detector
+from talkerd.listen.endpointer import EndpointKind, Endpointer, make_detector
 from talkerd.messages import AudioFrame
 
 from .conftest import MODELS, espeak_wav

@@ -15,13 +15,13 @@ import pytest
 
 from talkerd.answer.answerer import Answerer, VenueSnapshot
 from talkerd.config import AudioConfig, FaceConfig, PersonaConfig
-from talkerd.endpointer import EndpointEvent, EndpointKind
-from talkerd.knowledge.matcher import Match, MatchKind
+from talkerd.listen.endpointer import EndpointEvent, EndpointKind
+from talkerd.answer.knowledge.matcher import Match, MatchKind
 from talkerd.listen.listener import Listener
 from talkerd.messages import AudioFrame, Route, Turn, TurnSource, Utterance
 from talkerd.pipeline import Pipeline
-from talkerd.playout import Playout
-from talkerd.speech import SpeechMaker
+from talkerd.speak.playout import Playout
+from talkerd.speak.speech_maker import SpeechMaker
 
 RATE = 8000
 WAIT_S = 20.0

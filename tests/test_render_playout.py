@@ -8,7 +8,7 @@ import pytest
 from talkerd.config import AudioConfig
 from talkerd.messages import EndOfTurn, Mark, SpeechChunk, Turn, TurnSource
 from talkerd.pipeline import TurnRegistry
-from talkerd.playout import NullOutput, Playout
+from talkerd.speak.playout import NullOutput, Playout
 from talkerd.render import DefaultAvatar, RenderLoop, WindowSink, mouth_opening
 
 from .conftest import piper_speech
@@ -55,7 +55,7 @@ class Screenshots:
 
 
 def test_window_follows_the_playout_clock_open_while_speaking_closed_after(needs_display, screenshot):
-    from talkerd import visemes
+    from talkerd.speak import visemes
 
     chunk = piper_speech("Papa, are you awake? Mama made a banana pie, and Anna baked a large apple tart.")
     rate, fps = chunk.sample_rate, 30

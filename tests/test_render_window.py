@@ -120,7 +120,7 @@ class CapturingWindow:
 
 @pytest.mark.slow
 def test_bob_met_pam_by_the_map_lips_close_on_p_b_m_and_open_on_vowels(window, screenshot):
-    from talkerd import visemes
+    from talkerd.speak import visemes
 
     chunk = piper_speech("Bob met Pam by the map.")
     pairs = [(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from talkerd.errors import ConfigError
-from talkerd.phonemes import PREFIX_MARKS, Phonemizer
-from talkerd.tts import SAMPLES_PER_FRAME, PiperTts, TtsChunk, plan_windows
+from talkerd.speak.phonemes import PREFIX_MARKS, Phonemizer
+from talkerd.speak.tts import SAMPLES_PER_FRAME, PiperTts, TtsChunk, plan_windows
 from tests.conftest import MODELS
 
 SHORT = "Hello."
@@ -224,7 +224,7 @@ def test_a_broken_voice_config_names_the_field(tmp_path, default_config):
 
 
 def test_benchmark_reports_first_chunk_against_the_whole_model(tts):
-    from talkerd.bench_tts import BENCH_TEXT, measure_first_chunk_ratio
+    from talkerd.bench.tts_chunks import BENCH_TEXT, measure_first_chunk_ratio
 
     result = measure_first_chunk_ratio(tts, BENCH_TEXT, repeats=1)
     assert result["words"] >= 40 and result["chunks"] > 5

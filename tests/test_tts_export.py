@@ -18,7 +18,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 import export_piper_split as split  # noqa: E402
 
-from talkerd.phonemes import Phonemizer  # noqa: E402
+from talkerd.speak.phonemes import Phonemizer  # noqa: E402
 
 SOURCE = MODELS / "en_US-joe-medium.onnx"
 PREPARE = ROOT / "tools" / "prepare_engines.py"

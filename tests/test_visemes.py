@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkerd import visemes
+from talkerd.speak import visemes
 from talkerd.messages import PhonemeTiming
 from talkerd.mouth import MOUTH_CHANNELS
 
@@ -138,7 +138,7 @@ def test_round_and_wide_lips_follow_the_vowel():
 
 def test_unknown_phoneme_gets_a_neutral_open_mouth_and_a_debug_log(caplog):
     visemes.shape_of.cache_clear()
-    with caplog.at_level(logging.DEBUG, logger="talkerd.visemes"):
+    with caplog.at_level(logging.DEBUG, logger="talkerd.speak.visemes"):
         track = visemes.mouth_track(timings(("ʘ", 0.3)), 100, 0.3)
     assert track[15] == pytest.approx(np.array(visemes.NEUTRAL_OPEN, dtype=np.float32))
     assert any("ʘ" in record.getMessage() for record in caplog.records)

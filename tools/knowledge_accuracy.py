@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from talkerd.config import load_config  # noqa: E402
 from talkerd.errors import ExitCode, TalkerError  # noqa: E402
-from talkerd.knowledge import VenueKnowledge  # noqa: E402
-from talkerd.knowledge.evaluate import Outcome, accuracy, evaluate, load_questions, match_times_us  # noqa: E402
+from talkerd.answer.knowledge import VenueKnowledge  # noqa: E402
+from talkerd.answer.knowledge.evaluate import Outcome, accuracy, evaluate, load_questions, match_times_us  # noqa: E402
 
 TIMING_ROUNDS = 50
 

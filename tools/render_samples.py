@@ -62,7 +62,7 @@ def speak(text: str, model: Path, fps: int) -> tuple[np.ndarray, int, np.ndarray
     """(int16 audio, sample rate, mouth track at ``fps``) for ``text`` from the Piper voice."""
     from piper import PiperVoice, SynthesisConfig
 
-    from talkerd import visemes
+    from talkerd.speak import visemes
     from talkerd.messages import PhonemeTiming
 
     voice = PiperVoice.load(str(model), include_alignments=True)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ..clauses import split_text, stream_clauses
+from .clauses import split_text, stream_clauses
 from ..messages import Route
 from ..stages import Dialogue, Knowledge
 

@@ -57,7 +57,7 @@ def _renderer(config: Config, keep: list) -> None:
 
 
 def _endpointer(config: Config, keep: list) -> None:
-    from ..endpointer import make_detector
+    from ..listen.endpointer import make_detector
 
     detector = make_detector(config.endpointer)
     noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
@@ -67,7 +67,7 @@ def _endpointer(config: Config, keep: list) -> None:
 
 
 def _asr(config: Config, keep: list) -> None:
-    from ..asr import VoskAsr
+    from ..listen.asr import VoskAsr
 
     asr = VoskAsr.load(config.asr, config.audio.capture_rate)
     asr.start()
@@ -97,7 +97,7 @@ def _llm(config: Config, keep: list) -> None:
 
 
 def _tts(config: Config, keep: list) -> None:
-    from ..tts import PiperTts
+    from ..speak.tts import PiperTts
 
     tts = PiperTts.load(config.tts, config.engines)
     tts.warm_up()

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_face: no Piper voice at {args.voice} (run scripts/setup.sh)", file=sys.stderr)
         return 69
     torch.set_num_threads(1)  # the development machine's cores are shared
-    from talkerd.face import FEATURE_RATE, N_MELS
+    from talkerd.speak.mouth_engine import FEATURE_RATE, N_MELS
 
     from . import corpus, evaluate, model, report, sentences, train
 

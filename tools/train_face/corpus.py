@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkerd import face, visemes
+from talkerd.speak import mouth_engine as face, visemes
 from talkerd.messages import PhonemeTiming
 
 log = logging.getLogger(__name__)

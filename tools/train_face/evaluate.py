@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from talkerd import visemes
+from talkerd.speak import visemes
 from talkerd.config import EnginesConfig, FaceConfig
 from talkerd.engines import load_manifest
-from talkerd.face import FaceEngine
+from talkerd.speak.mouth_engine import FaceEngine
 
 from .corpus import Utterance
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkerd.face import N_MELS
+from talkerd.speak.mouth_engine import N_MELS
 
 DILATIONS = (1, 2, 4, 8)
 KERNEL = 5

@@ -70,7 +70,7 @@ move in the third decimal. Timings vary with the machine and its load.
 - Corpus: {train_utterances} generated utterances ({train_audio_s / 60:.1f} min; templates with word slots,
   numbers, times, prices and punctuation, and sentences of made-up words) spoken by Piper
   en_US-joe-medium at length_scale 0.8–1.3 with random voice and duration noise (none for 30%);
-  targets from the phoneme durations through `talkerd.visemes.mouth_track` at 100 frames/s.
+  targets from the phoneme durations through `talkerd.speak.visemes.mouth_track` at 100 frames/s.
 - Network: 1-D convolutions (5-wide input, four residual layers dilated 1/2/4/8, 1×1 output, sigmoid),
   {parameters:,} parameters, ONNX {ev.model_bytes / 1024:.0f} KiB. Input `mel` [1, 40, {window}] (log-mel,
   10 ms frames), output `mouth` [1, {window}, 4]; the runtime keeps the middle {window - 2 * context} frames
@@ -98,7 +98,7 @@ Piper's durations.
 
 "Closed" means lips_closed ≥ {CLOSED_LIPS} or jaw_open ≤ {CLOSED_JAW}. The p/b/m frames are the video
 frames whose centre lies inside a p, b or m after folding stress and length marks
-(`talkerd.visemes.bilabial_frames`).
+(`talkerd.speak.visemes.bilabial_frames`).
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

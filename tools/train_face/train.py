@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from talkerd.face import N_MELS, POWER_FLOOR
+from talkerd.speak.mouth_engine import N_MELS, POWER_FLOOR
 
 from .corpus import Example
 from .model import MouthNet

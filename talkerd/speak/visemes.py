@@ -32,8 +32,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .messages import PhonemeTiming
-from .mouth import MOUTH_CHANNELS, REST, closure_frames, frame_centres, frame_count
+from ..messages import PhonemeTiming
+from ..mouth import MOUTH_CHANNELS, REST, closure_frames, frame_centres, frame_count
 
 log = logging.getLogger(__name__)
 

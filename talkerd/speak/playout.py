@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import Backoff, PortAudioHost, StreamSpec, portaudio
-from .config import AudioConfig
-from .errors import ComponentUnavailable
-from .messages import EndOfTurn, Mark, SpeechChunk
-from .mouth import REST, MouthSample, frame_at
+from ..audio import Backoff, PortAudioHost, StreamSpec, portaudio
+from ..config import AudioConfig
+from ..errors import ComponentUnavailable
+from ..messages import EndOfTurn, Mark, SpeechChunk
+from ..mouth import REST, MouthSample, frame_at
 
 log = logging.getLogger(__name__)
 

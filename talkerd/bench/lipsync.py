@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import StreamSpec, portaudio
-from .errors import ComponentUnavailable
+from ..audio import StreamSpec, portaudio
+from ..errors import ComponentUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import ConfigError, ExitCode, TalkerError
+from ..errors import ConfigError, ExitCode, TalkerError
 
 MAX_LINE_BYTES = 64 * 1024
 """Longest accepted request line; longer ones get ``request_too_large`` and are skipped."""

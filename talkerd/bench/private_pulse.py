@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ComponentUnavailable
+from ..errors import ComponentUnavailable
 
 log = logging.getLogger(__name__)
 

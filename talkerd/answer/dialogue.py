@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .config import LlmConfig, PersonaConfig, VenueConfig
-from .errors import ComponentUnavailable
+from ..config import LlmConfig, PersonaConfig, VenueConfig
+from ..errors import ComponentUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from .control_protocol import ControlClient, DaemonError, default_socket_path, resolve_socket_path
-from .ctl_render import render
-from .errors import ExitCode, TalkerError
+from .protocol import ControlClient, DaemonError, default_socket_path, resolve_socket_path
+from .text_output import render
+from ..errors import ExitCode, TalkerError
 
 DEFAULT_TIMEOUT_S = 60.0
 SOCKET_ENV = "TALKERD_SOCKET"
@@ -110,7 +110,7 @@ def socket_path(args: argparse.Namespace) -> Path:
     if args.socket:
         return Path(args.socket)
     if args.config:
-        from .config import load_config  # only here: pydantic costs a moment at start-up
+        from ..config import load_config  # only here: pydantic costs a moment at start-up
 
         try:
             return resolve_socket_path(load_config(args.config).control.socket)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .audio import read_wav_mono
-from .errors import ComponentUnavailable, RequestError
-from .messages import Turn, TurnSource
-from .playout import DEFAULT_OUTPUT_RATE as OUTPUT_RATE
+from ..audio import read_wav_mono
+from ..errors import ComponentUnavailable, RequestError
+from ..messages import Turn, TurnSource
+from ..speak.playout import DEFAULT_OUTPUT_RATE as OUTPUT_RATE
 
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RequestError
+from ...errors import RequestError
 from .matcher import Match, MatchKind, VenueKnowledge
 
 try:  # Python 3.11+

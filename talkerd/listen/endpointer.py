@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import EndpointerConfig
-from .errors import ComponentUnavailable
-from .messages import AudioFrame, Utterance
+from ..config import EndpointerConfig
+from ..errors import ComponentUnavailable
+from ..messages import AudioFrame, Utterance
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import read_wav_mono
-from .bench import machine_description, synthesize_question
-from .errors import ExitCode, TalkerError
+from ..audio import read_wav_mono
+from .latency import machine_description, synthesize_question
+from ..errors import ExitCode, TalkerError
 from .lipsync import estimate_lag
-from .messages import Mark, Turn
+from ..messages import Mark, Turn
 from .private_pulse import MICROPHONE, RATE, SPEAKER, MicrophoneFeeder, PrivatePulse, SpeakerRecorder
-from .render.readback import mouth_opening
+from ..render.readback import mouth_opening
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class Soak:
         return None
 
     def _ask_status(self) -> None:
-        from .control_protocol import ControlClient, resolve_socket_path
+        from ..control.protocol import ControlClient, resolve_socket_path
 
         path = resolve_socket_path(self.daemon.config.control.socket)
         client = ControlClient(path, timeout_s=10)
@@ -317,7 +317,7 @@ def render_report(report: dict) -> str:
 
 def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float, json_path: Path | None,
                  devices: tuple[str, ...] = tuple(DEVICES)) -> int:
-    from .daemon import Daemon, RunOptions
+    from ..daemon import Daemon, RunOptions
 
     if turns < 2 or not devices or set(devices) - set(DEVICES):
         print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")

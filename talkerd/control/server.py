@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from .control_protocol import (
+from .protocol import (
     MAX_LINE_BYTES,
     BadRequest,
     ErrorCode,
@@ -31,7 +31,7 @@ from .control_protocol import (
     parse_request,
     resolve_socket_path,
 )
-from .errors import ConfigError, ExitCode, TalkerError
+from ..errors import ConfigError, ExitCode, TalkerError
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .audio import resample
+from ..audio import resample
 from . import visemes
-from .face import MouthSource, envelope_track, select_mouth_source
-from .messages import Clause, Mark, PhonemeTiming, SpeechChunk, Turn
-from .mouth import frame_at, frame_count
-from .stages import MouthEngine, Synthesiser
+from .mouth_engine import MouthSource, envelope_track, select_mouth_source
+from ..messages import Clause, Mark, PhonemeTiming, SpeechChunk, Turn
+from ..mouth import frame_at, frame_count
+from ..stages import MouthEngine, Synthesiser
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """How soon the streaming TTS starts speaking, against the single Piper model on ONNX Runtime.
 
-``python -m talkerd.bench_tts [--config FILE] [--repeats N] [--json]`` prints, for a 40-word
+``python -m talkerd.bench.tts_chunks [--config FILE] [--repeats N] [--json]`` prints, for a 40-word
 sentence: the time to the first audio chunk of the split engines, the time the whole single model
 takes for the same phoneme ids, their ratio, the split engines' time for the whole sentence, and the
 machine. Runs alternate between the two so load from other processes hits both alike; medians are
@@ -55,7 +55,7 @@ def _full_model(tts, threads: int):
 def measure_first_chunk_ratio(tts, text: str = BENCH_TEXT, *, repeats: int = 3, threads: int = 2) -> dict:
     """Time to the first chunk of ``tts.synthesize(text)`` ÷ time of the single full model on the
     same phoneme ids (noise scales as configured). Returns the medians in milliseconds and the ratio."""
-    from .phonemes import Phonemizer
+    from ..speak.phonemes import Phonemizer
 
     sentences = Phonemizer(tts.voice.espeak_voice, tts.voice.id_map).sentences(text)
     if not sentences:
@@ -98,11 +98,11 @@ def measure_first_chunk_ratio(tts, text: str = BENCH_TEXT, *, repeats: int = 3, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import load_config
-    from .errors import TalkerError
-    from .tts import PiperTts
+    from ..config import load_config
+    from ..errors import TalkerError
+    from ..speak.tts import PiperTts
 
-    parser = argparse.ArgumentParser(prog="python -m talkerd.bench_tts", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m talkerd.bench.tts_chunks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

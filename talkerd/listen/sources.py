@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import Backoff, PortAudioHost, StreamSpec, portaudio, read_wav_mono, speech_end_index
-from .config import AudioConfig
-from .errors import ComponentUnavailable
-from .messages import AudioFrame
+from ..audio import Backoff, PortAudioHost, StreamSpec, portaudio, read_wav_mono, speech_end_index
+from ..config import AudioConfig
+from ..errors import ComponentUnavailable
+from ..messages import AudioFrame
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EngineError, RequestError
-from .mouth import MOUTH_CHANNELS, closure_frames, frame_centres, frame_count
+from ..errors import EngineError, RequestError
+from ..mouth import MOUTH_CHANNELS, closure_frames, frame_centres, frame_count
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class FaceEngine:
         a missing or unusable ONNX or a manifest that does not describe a face engine of this runtime."""
         if not face_cfg.engine:
             raise EngineError("face.engine is not set: no face engine to load")
-        from .engines import open_engine
+        from ..engines import open_engine
 
         return FaceEngine.from_engine(open_engine(engines_cfg, face_cfg.engine))
 

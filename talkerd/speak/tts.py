@@ -1,6 +1,6 @@
 """Streaming Piper text-to-speech on the split voice engines.
 
-A clause is phonemized (``talkerd.phonemes``), the **text engine** turns each sentence's phoneme ids
+A clause is phonemized (``talkerd.speak.phonemes``), the **text engine** turns each sentence's phoneme ids
 into per-phoneme latent statistics and durations in one run, numpy expands the statistics by the
 durations (``np.repeat``: exactly what the full model's alignment matrix does), and the **audio
 engine** turns fixed windows of latent frames into audio. Windows overlap by
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EnginesConfig, TtsConfig
-from .errors import ComponentUnavailable, ConfigError
-from .messages import PhonemeTiming
+from ..config import EnginesConfig, TtsConfig
+from ..errors import ComponentUnavailable, ConfigError
+from ..messages import PhonemeTiming
 from .phonemes import PAD, Phonemizer, Sentence, timings
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Voice:
 def _engine_limits(engines_cfg: EnginesConfig, tts_cfg: TtsConfig) -> tuple[int, int]:
     """The audio engine's fixed window (frames) and the most phoneme ids the text engine accepts,
     from their manifests."""
-    from .engines import load_manifest
+    from ..engines import load_manifest
 
     audio = load_manifest(engines_cfg.dir / tts_cfg.audio_engine).input("z_p")
     if not audio.fixed:
@@ -146,7 +146,7 @@ class PiperTts:
     @classmethod
     def load(cls, tts_cfg: TtsConfig, engines_cfg: EnginesConfig, backend: str | None = None) -> "PiperTts":
         """Open both engines through the engine runtime (TensorRT or ONNX Runtime per the config)."""
-        from .engines import open_engine
+        from ..engines import open_engine
 
         voice = Voice.load(tts_cfg.voice_config)
         window, max_ids = _engine_limits(engines_cfg, tts_cfg)

@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ComponentUnavailable
-from .messages import PhonemeTiming
+from ..errors import ComponentUnavailable
+from ..messages import PhonemeTiming
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import AsrConfig
-from .errors import ComponentUnavailable
+from ..config import AsrConfig
+from ..errors import ComponentUnavailable
 
 log = logging.getLogger(__name__)
 

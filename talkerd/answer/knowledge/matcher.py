@@ -16,7 +16,7 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from ..config import KnowledgeConfig, VenueConfig, VenueEntry
+from ...config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
 from .text import MAX_WORD_CHARS, words

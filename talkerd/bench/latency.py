@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from .audio import read_wav_mono
-from .audio_in import WavSource
-from .bench_tts import measure_first_chunk_ratio
-from .components import build_pipeline, load_all
-from .config import Config, load_config
-from .errors import ComponentUnavailable, ExitCode
-from .messages import Mark, Turn
+from ..audio import read_wav_mono
+from ..listen.sources import WavSource
+from .tts_chunks import measure_first_chunk_ratio
+from ..components import build_pipeline, load_all
+from ..config import Config, load_config
+from ..errors import ComponentUnavailable, ExitCode
+from ..messages import Mark, Turn
 from .lipsync import AudioCapture, estimate_lag
-from .playout import NullOutput, Playout, PyAudioOutput
-from .render import NullSink, RenderLoop, make_avatar
-from .render.readback import OpeningRecorder
-from .stats import percentiles
+from ..speak.playout import NullOutput, Playout, PyAudioOutput
+from ..render import NullSink, RenderLoop, make_avatar
+from ..render.readback import OpeningRecorder
+from ..stats import percentiles
 
 log = logging.getLogger(__name__)
 

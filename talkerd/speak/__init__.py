@@ -1,0 +1,1 @@
+"""Speaking: a clause or a recording → audio with its mouth track → the speaker."""
