@@ -7,6 +7,7 @@ answers, no TTS still shows answers in status.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import threading
 from collections.abc import Callable
@@ -19,10 +20,21 @@ from .errors import TalkerError
 log = logging.getLogger(__name__)
 
 
+class State(str, enum.Enum):
+    """The health of a component, device or stage on the board."""
+
+    LOADING = "loading"
+    OK = "ok"
+    DEGRADED = "degraded"
+    """Working, but something failed (a clause the TTS could not speak, an engine on its fallback)."""
+    UNAVAILABLE = "unavailable"
+    OFF = "off"
+    """Not wanted (audio output disabled, typed input only)."""
+
+
 @dataclass(frozen=True)
 class ComponentState:
-    state: str
-    """"loading", "ok", "unavailable", "degraded" or "off"."""
+    state: State
     detail: str = ""
 
 
@@ -40,17 +52,18 @@ class Components:
     states: dict[str, ComponentState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def set_state(self, name: str, state: str, detail: str = "") -> None:
+    def set_state(self, name: str, state: State | str, detail: str = "") -> None:
+        state = State(state)  # a state that is not on the board is a bug, caught here
         with self._lock:
             previous = self.states.get(name)
             self.states[name] = ComponentState(state, detail)
         if previous is None or previous.state != state:
-            level = logging.WARNING if state in ("unavailable", "degraded") else logging.INFO
-            log.log(level, "%s: %s%s", name, state, f" ({detail})" if detail else "", extra={"STAGE": name})
+            level = logging.WARNING if state in (State.UNAVAILABLE, State.DEGRADED) else logging.INFO
+            log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"STAGE": name})
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         with self._lock:
-            return {name: {"state": s.state, "detail": s.detail} for name, s in self.states.items()}
+            return {name: {"state": s.state.value, "detail": s.detail} for name, s in self.states.items()}
 
     def load(self, name: str, loader: Callable[[], Any], *, meter=None) -> Any:
         """Run ``loader``; on a ``TalkerError`` mark the component unavailable and return None."""
@@ -91,7 +104,7 @@ def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[
     for name, loader in loaders:
         progress(name)
         setattr(parts, attribute.get(name, name), parts.load(name, loader, meter=meter))
-    if parts.face is None and parts.states["face"].state == "ok":
+    if parts.face is None and parts.states["face"].state is State.OK:
         parts.set_state("face", "off", f"face.source = {config.face.source!r}, no face engine: mouth shapes from TTS durations")
     return parts
 
