@@ -52,15 +52,14 @@ def _soak(args: argparse.Namespace) -> int:
     return soak_command(Path(args.config), args.turns, args.seed, args.outage_every, Path(args.json) if args.json else None, devices)
 
 
-def _input_spec(value: str) -> str:
-    """``--input``: a known source, or a WAV file that exists (checked now, not after loading models)."""
-    if value in ("auto", "mic", "stdin", "none"):
-        return value
-    if value.startswith("wav:"):
-        if not Path(value[4:]).is_file():
-            raise argparse.ArgumentTypeError(f"no such WAV file: {value[4:]}")
-        return value
-    raise argparse.ArgumentTypeError(f"{value!r}: expected mic, wav:PATH, stdin, none or auto")
+def _input_choice(value: str):
+    """``--input``, parsed once here: the daemon gets a typed ``InputChoice``."""
+    from .listen.sources import InputChoice
+
+    try:
+        return InputChoice.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default %(default)s)")
-    run.add_argument("--input", default="auto", type=_input_spec, help="mic | wav:PATH | stdin | none | auto (default)")
+    run.add_argument("--input", default="auto", type=_input_choice, help="mic | wav:PATH | stdin | none | auto (default)")
     run.add_argument("--display", default="auto", help="auto | window | video:PATH | none")
     run.add_argument("--output", default="auto", choices=["auto", "speaker", "none"], help="audio output")
     run.set_defaults(handler=_run)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import portaudio
-from .listen.sources import open_source
+from .listen.sources import InputChoice, open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .engines import status as engine_status
@@ -55,9 +55,8 @@ def _say_on_terminal(line: str) -> None:
 @dataclass(frozen=True)
 class RunOptions:
     config_path: Path
-    input: str = "auto"
-    """mic | wav:PATH | stdin | none | auto (mic, plus typed questions when stdin is a terminal, a pipe
-    or a file; under systemd stdin is /dev/null)."""
+    input: InputChoice = InputChoice.parse("auto")
+    """Where audio comes from and whether typed questions are read (``--input``, parsed by the CLI)."""
     display: str = "auto"
     """auto | window | video:PATH | none"""
     output: str = "auto"
@@ -104,12 +103,6 @@ class Daemon:
         self._frame_tap = frame_tap
 
     # -- start-up ---------------------------------------------------------------------------------
-    def _input_spec(self) -> str:
-        spec = self.options.input
-        if spec == "auto":
-            return "mic"
-        return spec
-
     def _load_or_stop(self) -> None:
         """The loader thread: a failure here is a bug, so the daemon stops (exit 70) rather than show an
         avatar that never answers."""
@@ -125,19 +118,19 @@ class Daemon:
 
     def _load(self) -> None:
         """Runs in a background thread while the avatar is already on screen."""
-        spec = self._input_spec()
+        choice = self.options.input
         self.notifier.status("loading models")
 
         def progress(name: str) -> None:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
-        parts = load_all(self.config, want_asr=spec in ("mic",) or spec.startswith("wav:"), meter=self.meter, progress=progress)
+        parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts
-        source = open_source(spec, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
-        if spec in ("none", "stdin"):
-            parts.set_state("microphone", "off", f"input {spec}")
+        source = open_source(choice, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
+        if not choice.has_audio:
+            parts.set_state("microphone", "off", "typed input only" if choice.typed == "always" else "no audio input")
         rate = parts.tts.sample_rate if parts.tts is not None else DEFAULT_OUTPUT_RATE
         output = open_output(self.options.output, self.config, parts, rate)
         playout = Playout(
@@ -154,7 +147,7 @@ class Daemon:
             self.watchdog.register(stage)
             self.watchdog.heartbeat(stage)
         self.watchdog.start()
-        if spec == "stdin" or (self.options.input == "auto" and stdin_has_questions()):
+        if choice.typed == "always" or (choice.typed == "auto" and stdin_has_questions()):
             threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
         if self.config.persona.greeting:
             self.pipeline.say(self.config.persona.greeting)

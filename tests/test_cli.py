@@ -26,3 +26,16 @@ def test_bad_run_arguments_exit_2(args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_input_is_parsed_once_into_a_typed_choice(tmp_path):
+    from talkerd.listen.sources import InputChoice
+
+    wav = tmp_path / "question.wav"
+    wav.write_bytes(b"RIFF")
+    assert InputChoice.parse("auto") == InputChoice("mic", typed="auto")
+    assert InputChoice.parse("stdin") == InputChoice("none", typed="always") and not InputChoice.parse("stdin").has_audio
+    assert InputChoice.parse(f"wav:{wav}") == InputChoice("wav", wav=wav)
+    for bad in ("speaker", f"wav:{tmp_path / 'missing.wav'}"):
+        with pytest.raises(ValueError):
+            InputChoice.parse(bad)

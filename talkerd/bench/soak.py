@@ -318,6 +318,7 @@ def render_report(report: dict) -> str:
 def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float, json_path: Path | None,
                  devices: tuple[str, ...] = tuple(DEVICES)) -> int:
     from ..daemon import Daemon, RunOptions
+    from ..listen.sources import InputChoice
 
     if turns < 2 or not devices or set(devices) - set(DEVICES):
         print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")
@@ -327,7 +328,7 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
         os.environ.update(pulse.env)  # before PortAudio initialises: the daemon's devices are the private ones
         try:
             soak = None
-            daemon = Daemon(RunOptions(config_path, input="mic", display="none", output="speaker"), frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
+            daemon = Daemon(RunOptions(config_path, input=InputChoice.parse("mic"), display="none", output="speaker"), frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
             soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices)
             driver = threading.Thread(target=soak.run, name="talkerd-soak", daemon=True)
             driver.start()

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +135,38 @@ class MicSource:
             stream.close()
 
 
-def open_source(spec: str, config: AudioConfig, on_state: StateCallback) -> SilenceSource | WavSource | MicSource:
-    """``mic``, ``wav:PATH``, or ``none``/``stdin`` (typed input has no audio)."""
-    if spec == "mic":
+@dataclass(frozen=True)
+class InputChoice:
+    """``talkerd run --input``, parsed once (by the CLI): where audio comes from, and whether typed
+    questions are read from stdin."""
+
+    audio: str
+    """"mic", "wav" or "none"."""
+    wav: Path | None = None
+    typed: str = "never"
+    """"always" (``stdin``), "auto" (when stdin is a terminal, a pipe or a file) or "never"."""
+
+    @classmethod
+    def parse(cls, value: str) -> InputChoice:
+        """``mic``, ``wav:PATH`` (the file must exist), ``stdin``, ``none`` or ``auto``; ValueError otherwise."""
+        choices = {"auto": cls("mic", typed="auto"), "mic": cls("mic"), "stdin": cls("none", typed="always"), "none": cls("none")}
+        if value in choices:
+            return choices[value]
+        if value.startswith("wav:"):
+            path = Path(value[4:])
+            if not path.is_file():
+                raise ValueError(f"no such WAV file: {path}")
+            return cls("wav", wav=path)
+        raise ValueError(f"{value!r}: expected mic, wav:PATH, stdin, none or auto")
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio != "none"
+
+
+def open_source(choice: InputChoice, config: AudioConfig, on_state: StateCallback) -> SilenceSource | WavSource | MicSource:
+    if choice.audio == "mic":
         return MicSource(config, on_state)
-    if spec.startswith("wav:"):
-        return WavSource(config, [Path(spec[4:])])
+    if choice.audio == "wav":
+        return WavSource(config, [choice.wav])
     return SilenceSource()
