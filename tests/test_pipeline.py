@@ -296,3 +296,24 @@ def test_a_reloaded_snapshot_answers_the_next_question(harness):
     h.pipeline.answerer.swap(VenueSnapshot(persona, None, FakeKnowledge(curated="The toilets moved upstairs.")))
     turn = h.pipeline.ask("Where are the toilets?")
     assert turn.done.wait(WAIT_S) and turn.answer == "The toilets moved upstairs."
+
+
+def test_a_reload_swaps_persona_and_knowledge_but_not_barge_in(harness, tmp_path):
+    """``talkerd run``'s reload on the real config files: the venue's answers follow the edit at once,
+    ``audio.barge_in`` (which needs echo cancellation set up) waits for a restart."""
+    from talkerd.daemon import Daemon, RunOptions
+
+    from .daemon_harness import write_config
+
+    config = write_config(tmp_path)
+    daemon = Daemon(RunOptions(config))
+    h = harness(mic=True, barge_in=daemon.config.audio.barge_in)
+    daemon.pipeline = h.pipeline
+    daemon.ready.set()
+    text = config.read_text()
+    assert "[audio]" not in text and "We open at 9 in the morning" in text
+    config.write_text(text.replace("We open at 9 in the morning", "We open at 7 in the morning") + "\n[audio]\nbarge_in = true\n")
+    daemon.reload()
+    assert h.pipeline.listener.barge_in is False
+    turn = h.pipeline.ask("What time does the store open?")
+    assert turn.done.wait(WAIT_S) and turn.answer.startswith("We open at 7 in the morning"), turn.answer
