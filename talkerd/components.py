@@ -146,7 +146,7 @@ def venue_snapshot(config: Config):
     return VenueSnapshot(config.persona, config.venue, _load_knowledge(config))
 
 
-def build_pipeline(parts: Components, source, playout):
+def build_pipeline(parts: Components, source, playout, liveness=None):
     """The pipeline on ``parts``: the one composition shared by the daemon, the benchmark and the soak.
     Each stage takes its own config section here, once."""
     from .answer.answerer import Answerer, VenueSnapshot
@@ -161,4 +161,4 @@ def build_pipeline(parts: Components, source, playout):
     snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
     speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps)
     return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,
-                    playout=playout, health=parts.set_state)
+                    playout=playout, health=parts.set_state, liveness=liveness)

@@ -141,11 +141,10 @@ class Daemon:
             reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
         )
-        self.pipeline = build_pipeline(parts, source, playout)
-        self.pipeline.start()
-        for stage in (*self.pipeline.stages, "render"):
+        self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog)
+        for stage in (*self.pipeline.stages_to_start(), "render"):
             self.watchdog.register(stage)
-            self.watchdog.heartbeat(stage)
+        self.pipeline.start()
         self.watchdog.start()
         if choice.typed == "always" or (choice.typed == "auto" and stdin_has_questions()):
             threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
@@ -268,13 +267,11 @@ class Daemon:
         return self.pipeline.playout.clock.sample()
 
     def _supervise(self) -> None:
-        """Feed the watchdog only while every stage's heartbeat is fresh."""
+        """The render loop's heartbeat (it runs on the main thread and must not block for this) and
+        STATUS=; the workers beat the watchdog themselves, and it feeds systemd only while all are fresh."""
         while not self.stop_event.wait(1.0):
             if self.pipeline is None:
                 continue
-            beats = self.pipeline.stage_heartbeats()
             if self.render_loop is not None and self.render_loop.last_frame_at is not None:
-                beats["render"] = self.render_loop.last_frame_at
-            for stage, beat in beats.items():
-                self.watchdog.heartbeat(stage, at=beat)
+                self.watchdog.heartbeat("render", at=self.render_loop.last_frame_at)
             self.notifier.status(self.summary())

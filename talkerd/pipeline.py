@@ -25,7 +25,7 @@ from .listen.listener import Heard, Listener, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
 from .speak.playout import Playout
 from .speak.speech_maker import SpeechMaker
-from .stages import AudioSource
+from .stages import AudioSource, Liveness
 from .stats import LatencyStats
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,19 @@ class TurnRegistry:
         self._on_end(turn)
 
 
+class Heartbeats:
+    """The last heartbeat of each stage, for a pipeline that no watchdog watches (the bench, tests)."""
+
+    def __init__(self) -> None:
+        self.beats: dict[str, float] = {}
+
+    def heartbeat(self, stage: str, at: float | None = None) -> None:
+        self.beats[stage] = time.monotonic() if at is None else at
+
+
 class Pipeline:
     def __init__(self, *, source: AudioSource, listener: Listener | None, answerer: Answerer, speech: SpeechMaker,
-                 playout: Playout, health: Health = lambda stage, state, detail: None) -> None:
+                 playout: Playout, health: Health = lambda stage, state, detail: None, liveness: Liveness | None = None) -> None:
         self.source = source
         self.listener = listener
         self.answerer = answerer
@@ -96,18 +106,29 @@ class Pipeline:
         self.stats = LatencyStats()
         self.turns_done = 0
         self.last_turn: Turn | None = None
-        self.heartbeats: dict[str, float] = {}
+        self.liveness = liveness or Heartbeats()
+        playout.liveness = self.liveness
         self.question_filter: Callable[[str], str] = lambda heard: heard
         """Maps the recognised text to the question asked; the benchmark substitutes its script."""
         self.on_turn_end: Callable[[Turn], None] = lambda turn: None
         """Called after the pipeline's own bookkeeping for every finished turn."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.stages: tuple[str, ...] = ()
         playout.on_turn_end = self.turns.finish
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def stages_to_start(self) -> tuple[str, ...]:
+        """The workers ``start`` runs (no listener without audio)."""
+        return tuple(self._workers())
+
     def start(self) -> None:
+        workers = self._workers()
+        for name, target in workers.items():
+            thread = threading.Thread(target=self._guard(name, target), name=f"talkerd-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _workers(self) -> dict[str, Callable[[], None]]:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
             "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed),
@@ -116,11 +137,7 @@ class Pipeline:
         }
         if not self.source.has_audio or self.listener is None:
             del workers["listener"]
-        self.stages = tuple(workers)
-        for name, target in workers.items():
-            thread = threading.Thread(target=self._guard(name, target), name=f"talkerd-{name}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        return workers
 
     def stop(self, timeout: float = 3.0) -> None:
         self._stop.set()
@@ -158,12 +175,7 @@ class Pipeline:
                 failed(item, exc)
 
     def beat(self, stage: str) -> None:
-        self.heartbeats[stage] = time.monotonic()
-
-    def stage_heartbeats(self) -> dict[str, float]:
-        beats = dict(self.heartbeats)
-        beats["playout"] = self.playout.heartbeat
-        return beats
+        self.liveness.heartbeat(stage)
 
     # -- entry points -----------------------------------------------------------------------------
     def ask(self, text: str, source: TurnSource = TurnSource.TYPED) -> Turn:

@@ -83,3 +83,9 @@ class AudioOutput(Protocol):
     def speaking(self, busy: bool) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Liveness(Protocol):
+    """What every worker beats while it is alive, waiting included (the systemd watchdog)."""
+
+    def heartbeat(self, stage: str, at: float | None = None) -> None: ...

@@ -166,7 +166,8 @@ class Playout:
         self.clock = AudioClock(sample_rate, output.latency_s, self._block, lip_lead_s)
         self.queue: queue.Queue[SpeechChunk | EndOfTurn] = queue.Queue(maxsize=maxsize)
         self._silence = np.zeros(self._block, dtype=np.int16)
-        self.heartbeat = time.monotonic()
+        self.liveness = None
+        """Beaten while the playout runs (the pipeline sets it: the watchdog, or plain heartbeats)."""
 
     @property
     def description(self) -> str:
@@ -174,7 +175,7 @@ class Playout:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.heartbeat = time.monotonic()
+            self._beat()
             self._maybe_reopen()
             try:
                 chunk = self.queue.get_nowait()
@@ -194,6 +195,10 @@ class Playout:
         except ComponentUnavailable as exc:  # shutting down: the process is about to let go of it anyway
             log.warning("speaker not closed cleanly: %s", exc.message)
 
+    def _beat(self) -> None:
+        if self.liveness is not None:
+            self.liveness.heartbeat("playout")
+
     def _play(self, chunk: SpeechChunk) -> None:
         if len(chunk.audio) == 0:
             return
@@ -205,7 +210,7 @@ class Playout:
             if chunk.turn.is_cancelled:
                 return
             self._write(chunk.audio[start : start + self._block])
-            self.heartbeat = time.monotonic()
+            self._beat()
 
     def _write(self, samples: np.ndarray) -> None:
         try:
