@@ -83,67 +83,30 @@ class Components:
 
 
 def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None) -> Components:
-    """Load every component the config asks for, in pipeline order."""
-    from .listen.asr import VoskAsr
-    from .listen.endpointer import Endpointer, make_detector
+    """Load every component the config asks for, in the registry's order (the renderer is the daemon's)."""
+    from .registry import COMPONENTS
 
     parts = Components(config)
-    loaders: list[tuple[str, Callable[[], Any]]] = []
-    if want_asr:
-        loaders.append(("endpointer", lambda: Endpointer(config.endpointer, make_detector(config.endpointer))))
-        loaders.append(("asr", lambda: VoskAsr.load(config.asr, config.audio.capture_rate)))
-    else:
-        parts.set_state("asr", "off", "no audio input")
-    loaders += [
-        ("knowledge", lambda: _load_knowledge(config)),
-        ("llm", lambda: _load_llm(config)),
-        ("tts", lambda: _load_tts(config)),
-        ("face", lambda: _load_face(config)),
-    ]
-    attribute = {"llm": "dialogue"}
-    for name, loader in loaders:
-        progress(name)
-        setattr(parts, attribute.get(name, name), parts.load(name, loader, meter=meter))
-    if parts.face is None and parts.states["face"].state is State.OK:
-        parts.set_state("face", "off", f"face.source = {config.face.source!r}, no face engine: mouth shapes from TTS durations")
+    for component in COMPONENTS:
+        if component.attribute is None or not component.enabled(config):
+            continue
+        if component.needs_audio and not want_asr:
+            parts.set_state(component.name, State.OFF, "no audio input")
+            continue
+        progress(component.name)
+        setattr(parts, component.attribute, parts.load(component.name, lambda: component.load(config), meter=meter))
+    if parts.face is None and "face" not in parts.states:
+        parts.set_state("face", State.OFF, f"face.source = {config.face.source!r}, no face engine: mouth shapes from TTS durations")
     return parts
-
-
-def _load_llm(config: Config):
-    from .answer.dialogue import Dialogue
-
-    dialogue = Dialogue.load(config.llm, config.persona, config.venue)
-    dialogue.warm_up()  # the persona prefix is evaluated now, not during the first visitor's question
-    return dialogue
-
-
-def _load_knowledge(config: Config):
-    from .answer.knowledge import VenueKnowledge
-
-    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
-
-
-def _load_tts(config: Config):
-    from .speak.tts import PiperTts
-
-    tts = PiperTts.load(config.tts, config.engines)
-    tts.warm_up()
-    return tts
-
-
-def _load_face(config: Config):
-    if config.face.source == "durations" or not config.face.engine:
-        return None
-    from .speak.mouth_engine import FaceEngine
-
-    return FaceEngine.load(config.face, config.engines)
 
 
 def venue_snapshot(config: Config):
     """The persona and the venue knowledge of ``config``, as the answerer holds them (and a reload swaps)."""
     from .answer.answerer import VenueSnapshot
 
-    return VenueSnapshot(config.persona, config.venue, _load_knowledge(config))
+    from .registry import component
+
+    return VenueSnapshot(config.persona, config.venue, component("knowledge").load(config))
 
 
 def build_pipeline(parts: Components, source, playout, liveness=None):

@@ -353,27 +353,10 @@ def load_config(path: str | os.PathLike) -> Config:
     return parse_config(data, source=str(path), base_dir=path.resolve().parent)
 
 
-def named_files(config: Config) -> dict[str, Path]:
-    """Every file or folder the config names that must exist, by field."""
-    files = {
-        "asr.model": config.asr.model,
-        "llm.model": config.llm.model,
-        "tts.voice_config": config.tts.voice_config,
-        "engines.dir": config.engines.dir,
-        "tts.text_engine": config.engines.dir / config.tts.text_engine / "manifest.toml",
-        "tts.audio_engine": config.engines.dir / config.tts.audio_engine / "manifest.toml",
-    }
-    if config.face.engine:
-        files["face.engine"] = config.engines.dir / config.face.engine / "manifest.toml"
-    if config.endpointer.vad_model is not None:
-        files["endpointer.vad_model"] = config.endpointer.vad_model
-    if config.render.portrait is not None:
-        files["render.portrait"] = config.render.portrait
-    return files
-
-
 def check_resources(config: Config, *, source: str = "<config>") -> None:
     """Raise ``ConfigError`` naming every field whose file does not exist."""
+    from .registry import named_files
+
     missing = [f"{source}: {field}: no such file: {path}" for field, path in named_files(config).items() if not path.exists()]
     if config.render.avatar == "portrait" and config.render.portrait is None:
         missing.append(f"{source}: render.portrait: required when render.avatar is \"portrait\"")

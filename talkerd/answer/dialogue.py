@@ -19,6 +19,12 @@ from ..errors import ComponentUnavailable
 log = logging.getLogger(__name__)
 
 
+FILLER = (
+    "Welcome to Riverside Books, where you will find new fiction, travel guides, maps and a children's "
+    "corner downstairs, while the café upstairs serves coffee, soup and cake until half an hour before we close."
+)
+
+
 @dataclass(frozen=True)
 class Exchange:
     question: str
@@ -75,6 +81,12 @@ class Dialogue:
         """Evaluate the fixed system prompt once so the first visitor does not pay for it."""
         for _ in self.answer("Hello", record=False, max_tokens=1):
             pass
+
+    def fill_context(self) -> None:
+        """Evaluate a whole context of text: the most memory the model takes (the memory probe)."""
+        text = (FILLER + " ").encode() * (self._config.n_ctx // 20 + 1)
+        self._llm.eval(self._llm.tokenize(text, add_bos=False)[: self._config.n_ctx - 8])
+        self._llm.reset()
 
     def reset(self) -> None:
         self._history.clear()

@@ -72,6 +72,8 @@ class Estimate:
     """The sum written out, for the table."""
     note: str = ""
     """Something the operator should know (a component not counted, a guess)."""
+    on_tensorrt: bool = False
+    """Runs on TensorRT engines (so the plan counts the TensorRT runtime once)."""
 
 
 def folder_bytes(path: Path) -> int:
@@ -184,12 +186,12 @@ def _tensorrt_sidecars(engines_cfg: EnginesConfig, name: str, onnx_sha256: str) 
     return [s for s in sidecars if s is not None and s.onnx_sha256 == onnx_sha256]
 
 
-def engines_estimate(component: str, engines_cfg: EnginesConfig, names: list[str]) -> tuple[Estimate, bool]:
+def engines_estimate(component: str, engines_cfg: EnginesConfig, names: list[str]) -> Estimate:
     """One component made of engines (the TTS's text and audio parts): (estimate, any on TensorRT)."""
     parts = [engine_estimate(engines_cfg, name) for name in dict.fromkeys(names)]  # one engine named twice loads once
     detail = " + ".join(f"{name} {e.planned_mb:.0f} MB ({e.detail})" for name, (e, _) in zip(dict.fromkeys(names), parts))
     note = "; ".join(e.note for e, _ in parts if e.note)
-    return Estimate(component, sum(e.planned_mb for e, _ in parts), detail, note), any(t for _, t in parts)
+    return Estimate(component, sum(e.planned_mb for e, _ in parts), detail, note, on_tensorrt=any(t for _, t in parts))
 
 
 def engine_estimate(engines_cfg: EnginesConfig, name: str) -> tuple[Estimate, bool]:

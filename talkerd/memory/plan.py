@@ -93,22 +93,11 @@ class _Parts:
 
 
 def _gather(config: Config) -> _Parts:
-    engines_cfg = config.engines
-    before = [
-        estimates.runtime_estimate(config),
-        estimates.renderer_estimate(config),
-        estimates.endpointer_estimate(config),
-        estimates.asr_estimate(config),
-        estimates.knowledge_estimate(config),
-    ]
-    after, tensorrt = [], False
-    groups = [("tts", [config.tts.text_engine, config.tts.audio_engine])]
-    if config.face.source != "durations" and config.face.engine:
-        groups.append(("face", [config.face.engine]))
-    for component, names in groups:
-        estimate, on_tensorrt = estimates.engines_estimate(component, engines_cfg, names)
-        after.append(estimate)
-        tensorrt = tensorrt or on_tensorrt
+    from ..registry import AFTER_LLM, BEFORE_LLM
+
+    before = [estimates.runtime_estimate(config)] + [c.estimate(config) for c in BEFORE_LLM if c.enabled(config)]
+    after = [c.estimate(config) for c in AFTER_LLM if c.enabled(config)]
+    tensorrt = any(e.on_tensorrt for e in after)
     gpu = config.llm.n_gpu_layers != 0
     if gpu or tensorrt:
         cuda_mb = (estimates.CUDA_RUNTIME_MB if gpu else 0.0) + (estimates.TENSORRT_RUNTIME_MB if tensorrt else 0.0)

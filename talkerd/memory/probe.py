@@ -14,28 +14,14 @@ import argparse
 import json
 import logging
 import sys
-import threading
-from collections.abc import Callable
-
-import numpy as np
 
 from ..config import Config, load_config
 from ..errors import ExitCode, TalkerError
+from ..registry import COMPONENTS
 from .meter import MemoryMeter
 from .plan import plan_memory
 
 log = logging.getLogger(__name__)
-
-PEAK_SENTENCE = " and ".join(
-    ["the shop sells new books and old maps"] * 24
-) + "."
-"""One sentence of about 900 phoneme ids, near the text engine's largest input (1024): its peak."""
-
-LONG_SENTENCE = (
-    "Welcome to Riverside Books, where you will find new fiction, travel guides, maps and a children's "
-    "corner downstairs, while the café upstairs serves coffee, soup and cake until half an hour before we close."
-)
-
 
 def _import_libraries() -> None:
     """Everything the daemon imports, so that later figures are the components' own memory."""
@@ -45,78 +31,6 @@ def _import_libraries() -> None:
     import vosk  # noqa: F401
 
     from .. import components, daemon, pipeline  # noqa: F401
-
-
-def _renderer(config: Config, keep: list) -> None:
-    from ..render import RenderLoop, RestSource, make_avatar, open_sink
-
-    avatar = make_avatar(config.render)
-    sink, _ = open_sink("window", config.render)
-    RenderLoop(avatar, sink, RestSource(), config.render.fps, pace="frames", max_frames=config.render.fps).run(threading.Event())
-    keep += [avatar, sink]
-
-
-def _endpointer(config: Config, keep: list) -> None:
-    from ..listen.endpointer import make_detector
-
-    detector = make_detector(config.endpointer)
-    noise = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
-    for start in range(0, len(noise), 320):
-        detector.speech_probability(noise[start : start + 320])
-    keep.append(detector)
-
-
-def _asr(config: Config, keep: list) -> None:
-    from ..listen.asr import VoskAsr
-
-    asr = VoskAsr.load(config.asr, config.audio.capture_rate)
-    asr.start()
-    rng = np.random.default_rng(0)
-    for _ in range(10):
-        asr.accept((rng.standard_normal(config.audio.capture_rate) * 3000).astype(np.int16).tobytes())
-    asr.finish()
-    keep.append(asr)
-
-
-def _knowledge(config: Config, keep: list) -> None:
-    from ..components import _load_knowledge
-
-    keep.append(_load_knowledge(config))
-
-
-def _llm(config: Config, keep: list) -> None:
-    """The model as the dialogue loads it, with its context filled to the end (the worst case)."""
-    import llama_cpp
-
-    llm = llama_cpp.Llama(str(config.llm.model), n_ctx=config.llm.n_ctx, n_threads=config.llm.n_threads,
-                          n_gpu_layers=config.llm.n_gpu_layers, verbose=False)
-    text = (LONG_SENTENCE + " ").encode() * (config.llm.n_ctx // 20 + 1)
-    tokens = llm.tokenize(text, add_bos=False)[: config.llm.n_ctx - 8]
-    llm.eval(tokens)
-    keep.append(llm)
-
-
-def _tts(config: Config, keep: list) -> None:
-    from ..speak.tts import PiperTts
-
-    tts = PiperTts.load(config.tts, config.engines)
-    tts.warm_up()
-    for _ in tts.synthesize(PEAK_SENTENCE):
-        pass
-    keep.append(tts)
-
-
-def _face(config: Config, keep: list) -> None:
-    from ..components import _load_face
-
-    keep.append(_load_face(config))
-
-
-LOADERS: dict[str, Callable[[Config, list], None]] = {
-    "renderer": _renderer, "endpointer": _endpointer, "asr": _asr, "knowledge": _knowledge,
-    "llm": _llm, "tts": _tts, "face": _face,
-}
-"""Component → how to load it and drive it to its peak, in the daemon's loading order."""
 
 
 def probe(config: Config, only: set[str] | None = None) -> tuple[list[dict], dict[str, str]]:
@@ -130,7 +44,8 @@ def probe(config: Config, only: set[str] | None = None) -> tuple[list[dict], dic
     skipped: dict[str, str] = {}
     keep: list = []
     planned = {c.name for c in plan.components if c.detail != "not counted"}
-    for name, loader in LOADERS.items():
+    for component in COMPONENTS:
+        name = component.name
         if name not in planned or (only is not None and name not in only):
             continue
         if name == "renderer" and not probe_display().usable:
@@ -138,7 +53,9 @@ def probe(config: Config, only: set[str] | None = None) -> tuple[list[dict], dic
             continue
         try:
             with meter.measure(name):
-                loader(config, keep)
+                part = component.load(config)
+                component.peak(config, part)
+                keep.append(part)
         except TalkerError as exc:
             skipped[name] = exc.message
     rows = meter.report(plan)
