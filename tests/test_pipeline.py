@@ -317,3 +317,14 @@ def test_a_reload_swaps_persona_and_knowledge_but_not_barge_in(harness, tmp_path
     assert h.pipeline.listener.barge_in is False
     turn = h.pipeline.ask("What time does the store open?")
     assert turn.done.wait(WAIT_S) and turn.answer.startswith("We open at 7 in the morning"), turn.answer
+
+
+def test_engines_are_swapped_between_clauses_without_a_restart(harness):
+    h = harness()
+    first = h.pipeline.say("Spoken by the first voice.")
+    assert first.done.wait(WAIT_S)
+    replacement = FakeTts()
+    h.pipeline.speech.swap_engines(replacement, None)
+    second = h.pipeline.say("Spoken by the second voice.")
+    assert second.done.wait(WAIT_S)
+    assert h.tts.spoken == ["Spoken by the first voice."] and replacement.spoken == ["Spoken by the second voice."]

@@ -42,6 +42,11 @@ class SpeechMaker:
         self._fps = fps
         self._face_cfg = face_config
 
+    def swap_engines(self, tts: Synthesiser | None, face: MouthEngine | None) -> None:
+        """The seam for an engine update without a restart: the next clause uses the new engines (one
+        being spoken finishes on the old ones, which the caller closes once it is done)."""
+        self._tts, self._face = tts, face
+
     def mouth_track(self, audio: np.ndarray, sample_rate: int, phonemes) -> np.ndarray:
         """The mouth track for ``audio``, from the source ``face.source`` picks for it."""
         face = self._face
