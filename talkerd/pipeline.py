@@ -135,7 +135,7 @@ class Pipeline:
             "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed),
             "playout": lambda: self.playout.run(self._stop),
         }
-        if not self.source.has_audio or self.listener is None:
+        if not self.source.has_audio:
             del workers["listener"]
         return workers
 
@@ -215,6 +215,8 @@ class Pipeline:
     def _listen(self) -> None:
         for frame in self.source.frames(self._stop):
             self.beat("listener")
+            if self.listener is None:
+                continue  # no recogniser loaded: the microphone is still kept open and its state reported
             if frame is None:  # the microphone is gone
                 self.listener.lost()
                 continue

@@ -328,3 +328,16 @@ def test_engines_are_swapped_between_clauses_without_a_restart(harness):
     second = h.pipeline.say("Spoken by the second voice.")
     assert second.done.wait(WAIT_S)
     assert h.tts.spoken == ["Spoken by the first voice."] and replacement.spoken == ["Spoken by the second voice."]
+
+
+def test_without_a_recogniser_the_microphone_is_still_read(harness):
+    """A missing ASR model must not hide the microphone's state: its frames are taken and dropped."""
+    h = harness()
+    mic = ScriptedMic()
+    pipeline = Pipeline(source=mic, listener=None, answerer=h.pipeline.answerer, speech=h.pipeline.speech,
+                        playout=Playout(FastSpeaker(), RATE, AudioConfig()))
+    pipeline.start()
+    try:
+        h.wait(lambda: "listener" in pipeline.liveness.beats)
+    finally:
+        pipeline.stop()

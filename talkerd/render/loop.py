@@ -18,7 +18,7 @@ from typing import Callable, Optional, Protocol
 import numpy as np
 
 from ..messages import Mark, Turn
-from ..mouth import REST, MouthSample
+from ..mouth import MOUTH_CHANNELS, REST, MouthSample
 
 log = logging.getLogger(__name__)
 
