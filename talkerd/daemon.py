@@ -101,6 +101,7 @@ class Daemon:
         self._reload_pending = False
         self.render_loop = None
         self._frame_tap = frame_tap
+        self.sink = None
 
     # -- start-up ---------------------------------------------------------------------------------
     def _load_or_stop(self) -> None:
@@ -140,6 +141,7 @@ class Daemon:
             lip_lead_s=self.config.render.lip_lead_ms / 1000,
             reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
+            tap=self._soundtrack(rate),
         )
         self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog)
         for stage in (*self.pipeline.stages_to_start(), "render"):
@@ -154,6 +156,12 @@ class Daemon:
         self.notifier.ready()
         self.notifier.status(self.summary())
         log.info("ready: %s", self.summary())
+
+    def _soundtrack(self, rate: int):
+        """When the avatar goes to a video file, the answers' sound goes into it too."""
+        from .render import VideoSink
+
+        return self.sink.add_soundtrack(rate).write if isinstance(self.sink, VideoSink) else None
 
     def _read_stdin(self) -> None:
         """Typed questions from the terminal or a pipe: the development way to talk to the avatar.
@@ -235,6 +243,7 @@ class Daemon:
             sink, self.display_reason = open_sink(self.options.display, self.config.render)
             if self._frame_tap is not None:
                 sink = self._frame_tap(sink, avatar)
+        self.sink = sink
         log.info("display: %s", self.display_reason)
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
         self.control.start()

@@ -3,11 +3,12 @@
 The daemon is started exactly as ``make run`` starts it (every option on ``auto``) in an environment
 with no PulseAudio to reach and no ``DISPLAY``, with a pipe on its stdin. The first test (run before
 all others) types two questions; the last one (after all others, so the daemon has been up for the
-whole test session and at least ``STAY_UP_S``) types a third, stops it, and reads the avatar video back.
+whole test session and at least ``STAY_UP_S``) types a third, stops it, and reads the avatar video back: its picture (the mouth moving) and its sound track.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -122,6 +123,7 @@ def test_a_bare_machine_stays_up_and_its_video_shows_the_avatar_speaking(bare_da
     box = avatar.mouth_box
     openings = []
     for path in (bare_daemon.video.with_name("avatar.prev.mp4"), bare_daemon.video):
+        assert path.exists() or path.name.endswith("prev.mp4"), path
         video = cv2.VideoCapture(str(path))
         while (frame := video.read()[1]) is not None:
             openings.append(mouth_opening(frame, box))
@@ -132,3 +134,17 @@ def test_a_bare_machine_stays_up_and_its_video_shows_the_avatar_speaking(bare_da
     # The mouth is closed most of the time (its lip line alone) and wide open while an answer is spoken.
     closed = np.median(openings)
     assert closed < 0.05 and (openings > 3 * closed).sum() > 30, (closed, (openings > 3 * closed).sum())
+
+    # And the answers can be heard in it: its sound track holds the spoken answers.
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (scripts/setup.sh)")
+    sound = np.concatenate([_sound_of(path) for path in (bare_daemon.video.with_name("avatar.prev.mp4"), bare_daemon.video) if path.exists()])
+    loud_s = np.count_nonzero(np.abs(sound) > 1000) / 16000
+    assert loud_s > 1.0, f"only {loud_s:.2f} s of the sound track is louder than silence"
+    assert abs(len(sound) / 16000 - len(openings) / 30) < 3.0, (len(sound) / 16000, len(openings) / 30)
+
+
+def _sound_of(video: Path) -> np.ndarray:
+    decoded = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+                             capture_output=True, check=True)
+    return np.frombuffer(decoded.stdout, np.int16)

@@ -119,6 +119,14 @@ class VideoSink:
             raise ComponentUnavailable(f"video {self.path}: cannot create its folder: {exc.strerror}") from None
         self._writer = self._open()
         self.description = f"video {self.path} ({self.size[0]}x{self.size[1]} at {fps} fps, {self.codec})"
+        self._soundtrack = None
+
+    def add_soundtrack(self, rate: int):
+        """A ``Soundtrack`` whose ``write`` takes the audio that goes with this video (see soundtrack.py)."""
+        from .soundtrack import Soundtrack
+
+        self._soundtrack = Soundtrack(self.path, rate, lambda: self._frames / self.fps)
+        return self._soundtrack
 
     def _open(self):
         codecs = _CODECS.get(self.path.suffix.lower())
@@ -146,11 +154,15 @@ class VideoSink:
         previous = self.path.with_name(f"{self.path.stem}.prev{self.path.suffix}")
         os.replace(self.path, previous)
         log.info("video segment done: %s (%d frames); starting %s afresh", previous, self._frames, self.path)
+        if self._soundtrack is not None:
+            self._soundtrack.finish(previous, wait=False)
         self._writer = self._open()
         self._frames = 0
 
     def close(self) -> None:
         self._writer.release()
+        if self._soundtrack is not None:
+            self._soundtrack.finish(self.path, wait=True)
 
 
 def default_video_path(render_cfg) -> Path:

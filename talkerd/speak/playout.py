@@ -152,6 +152,7 @@ class Playout:
         on_turn_end: Callable[[object, float], None] = lambda turn, at: None,
         reopen: Callable[[], object] | None = None,
         on_state: Callable[[str, str], None] = lambda state, detail: None,
+        tap: Callable[[np.ndarray], None] | None = None,
         maxsize: int = 64,
     ) -> None:
         self._output = output
@@ -159,6 +160,8 @@ class Playout:
         self._reopen = reopen
         """Opens the real speaker again; None when audio output is off on purpose."""
         self._on_state = on_state
+        self._tap = tap
+        """Also gets every block played (a video file's soundtrack)."""
         self._backoff = Backoff(config.reconnect_s, config.reconnect_max_s)
         self._retry_at = time.monotonic() + self._backoff.next()
         self._rate = sample_rate
@@ -219,6 +222,8 @@ class Playout:
             self._lost(exc)
             self._output.write(samples)
         self.clock.wrote(len(samples))
+        if self._tap is not None:
+            self._tap(samples)
 
     def _lost(self, exc: OSError) -> None:
         """The speaker went away: go on against a real-time null output (the face keeps its clock)."""
