@@ -175,6 +175,8 @@ class Daemon:
             turn = self.pipeline.ask(line.strip())
             if turn.wait_decided(ANSWER_TIMEOUT_S):
                 _say_on_terminal(f"{name}: {turn.answer}")
+            elif turn.done.is_set():
+                _say_on_terminal(f"{name} could not answer that (the log says why).")
             else:
                 _say_on_terminal(f"{name} did not answer in time ({ANSWER_TIMEOUT_S:.0f} s).")
             turn.done.wait(ANSWER_TIMEOUT_S)

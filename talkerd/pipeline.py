@@ -277,8 +277,7 @@ class Pipeline:
         self.clauses.put(EndOfTurn(turn))
 
     def _answer_failed(self, question: Question, exc: Exception) -> None:
-        """One bad question must not stop the brain: end this turn and take the next."""
-        question.turn.publish(AnswerRecord(Route.UNKNOWN, ()))
+        """One bad question must not stop the brain: end this turn (with no answer) and take the next."""
         self.clauses.put(EndOfTurn(question.turn))
 
     # -- speech -----------------------------------------------------------------------------------
