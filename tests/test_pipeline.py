@@ -341,3 +341,15 @@ def test_without_a_recogniser_the_microphone_is_still_read(harness):
         h.wait(lambda: "listener" in pipeline.liveness.beats)
     finally:
         pipeline.stop()
+
+
+def test_the_pipeline_imports_without_opencv():
+    """Producers never import their consumers: nothing on the data path needs the renderer's OpenCV."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    code = "import sys; sys.modules['cv2'] = None; import talkerd.pipeline, talkerd.components, talkerd.daemon"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
