@@ -85,8 +85,8 @@ class Dialogue:
     def fill_context(self) -> None:
         """Evaluate a whole context of text: the most memory the model takes (the memory probe)."""
         text = (FILLER + " ").encode() * (self._config.n_ctx // 20 + 1)
+        self._llm.reset()  # from position 0: the warmed-up prefix gives its place to the filler
         self._llm.eval(self._llm.tokenize(text, add_bos=False)[: self._config.n_ctx - 8])
-        self._llm.reset()
 
     def reset(self) -> None:
         self._history.clear()
