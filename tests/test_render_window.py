@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +24,20 @@ def window(needs_display):
     sink.close()
 
 
-def on_screen(sink, frame, screenshot, box) -> np.ndarray:
-    """Show ``frame`` and return a screenshot once the screen shows it (the X server draws asynchronously)."""
+def on_screen(sink, frame, screenshot, box, timeout_s: float = 30.0) -> np.ndarray:
+    """Show ``frame`` (again and again, as the render loop would) and return a screenshot once the screen
+    shows it. A newly mapped window is painted only after the window manager and Qt have handled its
+    map, resize and expose events, which on a busy machine takes seconds: the wait is by time."""
     x, y, w, h = box
     shot = None
-    for _ in range(30):
-        sink.show(frame)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for _ in range(10):  # 10 event-loop turns between screenshots (each screenshot costs ~0.1-0.5 s)
+            sink.show(frame)
         shot = screenshot()
         if shot.shape == frame.shape and np.abs(shot[y : y + h, x : x + w].astype(int) - frame[y : y + h, x : x + w]).mean() < 2:
             return shot
-    raise AssertionError("the screen never showed the frame: the window is not where it should be")
+    raise AssertionError(f"the screen never showed the frame in {timeout_s:.0f} s: the window is not where it should be")
 
 
 def dark_fraction(image, box) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from .xprobe import probe_display
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "talkerd"
+CLOSE_TIMEOUT_S = 3.0
 _CODECS = {".mp4": ("mp4v", "avc1"), ".m4v": ("mp4v",), ".avi": ("MJPG", "XVID"), ".mkv": ("mp4v", "MJPG")}
 
 
@@ -94,8 +96,18 @@ class WindowSink:
         self._cv2.waitKey(1)  # HighGUI draws only while it handles its events
 
     def close(self) -> None:
+        """Destroy the window and handle HighGUI's events until it is really gone: a window opened
+        again under the same title before that would be the dying one, and would never be painted."""
         self._cv2.destroyWindow(self.title)
-        self._cv2.waitKey(1)
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._cv2.waitKey(10)
+            try:
+                if self._cv2.getWindowProperty(self.title, self._cv2.WND_PROP_VISIBLE) < 1:
+                    return
+            except self._cv2.error:  # Qt: no such window any more
+                return
+        log.warning("the window %r did not close within %.0f s", self.title, CLOSE_TIMEOUT_S)
 
 
 class VideoSink:
