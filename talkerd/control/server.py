@@ -284,7 +284,10 @@ class ControlServer:
             os.chmod(self.path, SOCKET_MODE)
             if gid is not None:
                 os.chown(self.path, -1, gid)
-            listener.listen(16)
+            # Room in the queue for a whole burst of the clients it admits (and the ones it then
+            # refuses with "busy"): a burst beyond the queue waits in connect() until the accept loop
+            # catches up, which on a busy machine can be longer than a client waits.
+            listener.listen(2 * self._max_clients)
             self._inode = os.stat(self.path).st_ino
         except OSError as exc:
             listener.close()
