@@ -7,7 +7,6 @@ reached the (fake) speaker, never on log text.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 
 import numpy as np

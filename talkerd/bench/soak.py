@@ -283,17 +283,19 @@ class Soak:
         from ..control.protocol import ControlClient, resolve_socket_path
 
         path = resolve_socket_path(self.daemon.config.control.socket)
-        client = ControlClient(path, timeout_s=10)
+        client = None
         while not self._stop.wait(CONTROL_PERIOD_S):
             self.report.control_requests += 1
+            client = client or ControlClient(path, timeout_s=10)
             try:
                 client.call("status")
             except TalkerError as exc:
                 self.report.control_errors += 1
                 log.warning("soak: status failed: %s", exc.message)
                 client.close()
-                client = ControlClient(path, timeout_s=10)
-        client.close()
+                client = None  # a fresh connection for the next request
+        if client is not None:
+            client.close()
 
 
 def render_report(report: dict) -> str:

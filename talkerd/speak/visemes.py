@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
