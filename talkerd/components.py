@@ -65,6 +65,17 @@ class Components:
         with self._lock:
             return {name: {"state": s.state.value, "detail": s.detail} for name, s in self.states.items()}
 
+    def engine_board(self) -> dict[str, dict]:
+        """Every loaded engine by name: its status (backend, memory, …) and its state on the board."""
+        from .registry import COMPONENTS
+
+        board = {}
+        for component in COMPONENTS:
+            part = getattr(self, component.attribute) if component.attribute else None
+            for engine in component.engines(part) if part is not None else ():
+                board[engine.name] = {"state": (State.DEGRADED if engine.degraded else State.OK).value, **engine.status()}
+        return board
+
     def load(self, name: str, loader: Callable[[], Any], *, meter=None) -> Any:
         """Run ``loader``; on a ``TalkerError`` mark the component unavailable and return None."""
         self.set_state(name, "loading")

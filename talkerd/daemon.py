@@ -19,7 +19,6 @@ from .audio import portaudio
 from .listen.sources import InputChoice, open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
-from .engines import status as engine_status
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
@@ -204,7 +203,7 @@ class Daemon:
             "render": self.render_loop.stats().to_dict() if self.render_loop is not None else None,
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
-            "engines": engine_status(),
+            "engines": self.parts.engine_board(),
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())
