@@ -12,8 +12,9 @@ import stat
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .audio import portaudio
 from .listen.sources import InputChoice, open_source
@@ -21,7 +22,10 @@ from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .pipeline import Pipeline
-from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
+from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
+
+if TYPE_CHECKING:
+    from .render.sinks import DisplayChoice
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +60,20 @@ class RunOptions:
     config_path: Path
     input: InputChoice = InputChoice.parse("auto")
     """Where audio comes from and whether typed questions are read (``--input``, parsed by the CLI)."""
-    display: str = "auto"
-    """auto | window | video:PATH | none"""
-    output: str = "auto"
-    """auto | speaker | none"""
+    display: "DisplayChoice" = field(default_factory=lambda: _display_choice("auto"))
+    """Where the avatar is shown (``--display``, parsed by the CLI)."""
+    output: OutputMode = OutputMode.AUTO
+    """Where speech is played (``--output``)."""
 
 
-def open_output(spec: str, config: Config, parts: Components, sample_rate: int):
-    if spec == "none":
+def _display_choice(text: str) -> "DisplayChoice":
+    from .render.sinks import DisplayChoice  # the display needs OpenCV; the daemon's import does not
+
+    return DisplayChoice.parse(text)
+
+
+def open_output(mode: OutputMode, config: Config, parts: Components, sample_rate: int):
+    if mode is OutputMode.NONE:
         parts.set_state("speaker", "off", "audio output disabled")
         return NullOutput(sample_rate)
     try:
@@ -138,7 +148,7 @@ class Daemon:
             rate,
             self.config.audio,
             lip_lead_s=self.config.render.lip_lead_ms / 1000,
-            reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
+            reopen=None if self.options.output is OutputMode.NONE else lambda: PyAudioOutput(self.config.audio, rate),
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
             tap=self._soundtrack(rate),
         )

@@ -321,6 +321,8 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
                  devices: tuple[str, ...] = tuple(DEVICES)) -> int:
     from ..daemon import Daemon, RunOptions
     from ..listen.sources import InputChoice
+    from ..render.sinks import DisplayChoice, DisplayMode
+    from ..speak.playout import OutputMode
 
     if turns < 2 or not devices or set(devices) - set(DEVICES):
         print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")
@@ -330,7 +332,9 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
         os.environ.update(pulse.env)  # before PortAudio initialises: the daemon's devices are the private ones
         try:
             soak = None
-            daemon = Daemon(RunOptions(config_path, input=InputChoice.parse("mic"), display="none", output="speaker"), frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
+            options = RunOptions(config_path, input=InputChoice.parse("mic"), display=DisplayChoice(DisplayMode.NONE),
+                                 output=OutputMode.SPEAKER)
+            daemon = Daemon(options, frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
             soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices)
             driver = threading.Thread(target=soak.run, name="talkerd-soak", daemon=True)
             driver.start()
