@@ -256,7 +256,10 @@ class Daemon:
                 sink = self._frame_tap(sink, avatar)
         self.sink = sink
         log.info("display: %s", self.display_reason)
-        self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
+        from .control.api import ControlApi
+
+        self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group,
+                                     changing=ControlApi.CHANGING)
         self.control.start()
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())

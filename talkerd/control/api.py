@@ -65,6 +65,9 @@ class ControlApi:
             "reload": (NoParams, self.reload),
         }
 
+    CHANGING = frozenset({"ask", "say", "play", "reload"})
+    """Methods that change what the kiosk does or says: refused to peers outside the socket's group."""
+
     def handlers(self) -> dict[str, Callable[[dict], object]]:
         """Method name → handler of raw params, for the control server."""
         return {name: self._handler(model, method) for name, (model, method) in self._methods.items()}
