@@ -113,6 +113,7 @@ class Pipeline:
         self.on_turn_end: Callable[[Turn], None] = lambda turn: None
         """Called after the pipeline's own bookkeeping for every finished turn."""
         self._stop = threading.Event()
+        self._muted = threading.Event()
         self._threads: list[threading.Thread] = []
         playout.on_turn_end = self.turns.finish
 
@@ -212,11 +213,32 @@ class Pipeline:
         return turn
 
     # -- listener ---------------------------------------------------------------------------------
+    def set_muted(self, muted: bool) -> dict:
+        """``talkerctl mute``/``unmute``: the microphone stays open (and its state reported), unheard."""
+        if muted and not self._muted.is_set():
+            self._muted.set()
+            log.info("microphone muted", extra={"STAGE": "listener"})
+        elif not muted and self._muted.is_set():
+            self._muted.clear()
+            log.info("microphone unmuted", extra={"STAGE": "listener"})
+        return {"muted": self._muted.is_set()}
+
+    def cancel(self) -> dict:
+        """``talkerctl cancel``: stop the answer being spoken; None when nothing was being answered."""
+        turn = self.turns.current
+        cancelled = turn is not None and not turn.done.is_set()
+        if cancelled:
+            self.turns.cancel(turn)
+        return {"cancelled": turn.id if cancelled else None}
+
     def _listen(self) -> None:
         for frame in self.source.frames(self._stop):
             self.beat("listener")
             if self.listener is None:
                 continue  # no recogniser loaded: the microphone is still kept open and its state reported
+            if self._muted.is_set():
+                self.listener.lost()  # what was half heard before the mute is dropped
+                continue
             if frame is None:  # the microphone is gone
                 self.listener.lost()
                 continue
@@ -313,6 +335,7 @@ class Pipeline:
             "partial_transcript": self.partial_text,
             "turns": self.turns_done,
             "speaking": self._avatar_speaking(),
+            "muted": self._muted.is_set(),
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
         }

@@ -63,9 +63,14 @@ class ControlApi:
             "say": (TextParams, self.say),
             "play": (PlayParams, self.play),
             "reload": (NoParams, self.reload),
+            "mute": (NoParams, lambda p: self._pipeline().set_muted(True)),
+            "unmute": (NoParams, lambda p: self._pipeline().set_muted(False)),
+            "cancel": (NoParams, lambda p: self._pipeline().cancel()),
+            "engines": (NoParams, lambda p: daemon.parts.engine_board()),
+            "memory": (NoParams, lambda p: daemon.status()["memory"]),
         }
 
-    CHANGING = frozenset({"ask", "say", "play", "reload"})
+    CHANGING = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel"})
     """Methods that change what the kiosk does or says: refused to peers outside the socket's group."""
 
     def handlers(self) -> dict[str, Callable[[dict], object]]:

@@ -61,6 +61,13 @@ class DaemonError(TalkerError):
     exit_code = ExitCode.FAILURE
 
 
+class NotAnswering(TalkerError):
+    """The daemon is there but does not answer: no reply in time, or the connection dropped."""
+
+    code = "not_answering"
+    exit_code = ExitCode.NO_DAEMON
+
+
 class ClientError(TalkerError):
     """The request could not be completed: no permission, no reply in time, or a garbled reply."""
 
@@ -204,7 +211,7 @@ class ControlClient:
             raise ClientError(f"no permission to use {self.path}: this user must be in its group {_group_of(self.path)}", code="permission_denied") from None
         except (TimeoutError, BlockingIOError):
             sock.close()
-            raise ClientError(f"talkerd on {self.path} accepts no connections (busy or hung)", code="timeout") from None
+            raise NotAnswering(f"talkerd on {self.path} accepts no connections (busy or hung)", code="timeout") from None
         except OSError as exc:
             sock.close()
             raise ClientError(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
@@ -221,7 +228,7 @@ class ControlClient:
         try:
             self._sock.sendall(encode({"id": request_id, "method": method, "params": dict(params or {})}))
         except OSError as exc:
-            raise ClientError(f"cannot send to talkerd on {self.path}: {exc.strerror or exc}", code="no_reply") from None
+            raise NotAnswering(f"cannot send to talkerd on {self.path}: {exc.strerror or exc}", code="no_reply") from None
         reply = self._read_reply(request_id, self.timeout_s if timeout_s is None else timeout_s)
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
@@ -268,16 +275,16 @@ class ControlClient:
                 raise ClientError(f"talkerd sent a reply longer than {MAX_REPLY_BYTES} bytes", code="bad_reply")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ClientError(f"no reply from talkerd within {timeout_s:g} s (--timeout allows longer)", code="timeout")
+                raise NotAnswering(f"no reply from talkerd within {timeout_s:g} s (--timeout allows longer)", code="timeout")
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
                 continue  # the deadline check above reports it
             except OSError as exc:
-                raise ClientError(f"lost the connection to talkerd: {exc.strerror or exc}", code="no_reply") from None
+                raise NotAnswering(f"lost the connection to talkerd: {exc.strerror or exc}", code="no_reply") from None
             if not chunk:
-                raise ClientError("talkerd closed the connection before replying (did it stop?)", code="no_reply")
+                raise NotAnswering("talkerd closed the connection before replying (did it stop?)", code="no_reply")
             self._buffer += chunk
 
 
