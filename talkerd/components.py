@@ -59,7 +59,7 @@ class Components:
             self.states[name] = ComponentState(state, detail)
         if previous is None or previous.state != state:
             level = logging.WARNING if state in (State.UNAVAILABLE, State.DEGRADED) else logging.INFO
-            log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"STAGE": name})
+            log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"stage": name})
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         with self._lock:
@@ -86,7 +86,7 @@ class Components:
             self.set_state(name, "unavailable", exc.message)
             return None
         except Exception as exc:  # a library's own failure (ImportError, OSError, …): report, carry on
-            log.exception("%s failed to load", name, extra={"STAGE": name})
+            log.exception("%s failed to load", name, extra={"stage": name})
             self.set_state(name, "unavailable", f"failed to load: {type(exc).__name__}: {exc}")
             return None
         self.set_state(name, "ok")

@@ -98,7 +98,7 @@ class Daemon:
             log.warning("memory: %s", note)
         self.meter = MemoryMeter()
         self.notifier = Notifier()
-        self.watchdog = Watchdog(self.notifier, stale_after_s=10.0)
+        self.watchdog = Watchdog(self.notifier, stale_after_s=self.config.control.heartbeat_stale_s)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         self.parts = Components(self.config)
@@ -108,6 +108,7 @@ class Daemon:
         self.display_reason = ""
         self.exit_code = ExitCode.OK
         self._reload_pending = False
+        self._reload_lock = threading.Lock()
         self.render_loop = None
         self._frame_tap = frame_tap
         self.sink = None
@@ -192,10 +193,22 @@ class Daemon:
         log.info("typed input ended; still listening to the control socket")
 
     def summary(self) -> str:
+        """systemd's one-line STATUS=: state, turns, engines with their backend, memory of budget, and
+        what is missing."""
+        from .memory.meter import rss_mb
+
         states = self.parts.snapshot()
         down = [name for name, s in states.items() if s["state"] in ("unavailable", "degraded")]
         turns = self.pipeline.turns_done if self.pipeline else 0
-        return f"{'ready' if self.ready.is_set() else 'starting'}; {turns} turns" + (f"; without {', '.join(down)}" if down else "")
+        engines = ", ".join(f"{name} {e['backend']}" for name, e in sorted(self.parts.engine_board().items()))
+        fields = [
+            "ready" if self.ready.is_set() else "starting",
+            f"{turns} turns",
+            *([f"engines {engines}"] if engines else []),
+            f"memory {rss_mb():.0f}/{self.plan.budget_mb:.0f} MB",
+            *([f"without {', '.join(down)}"] if down else []),
+        ]
+        return "; ".join(fields)
 
     # -- control and status -----------------------------------------------------------------------
     def handlers(self) -> dict:
@@ -227,6 +240,10 @@ class Daemon:
             self._reload_pending = True  # the loader reloads once it is done
             log.info("reload requested while loading; it follows when loading is done")
             return
+        with self._reload_lock:  # SIGHUPs and `talkerctl reload` one after the other; each replies when done
+            self._reload()
+
+    def _reload(self) -> None:
         self.notifier.reloading()
         try:
             config = load_config(self.options.config_path)

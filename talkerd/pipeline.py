@@ -64,7 +64,7 @@ class TurnRegistry:
                 return
             turn.cancel()
             turn.done.set()
-        log.info("turn %d cancelled", turn.id, extra={"TURN_ID": turn.id})
+        log.info("turn %d cancelled", turn.id, extra={"turn_id": turn.id})
 
     def cancel_current(self) -> None:
         turn = self.current
@@ -152,7 +152,7 @@ class Pipeline:
                 target()
             except Exception:
                 # A dead worker stops the watchdog (its heartbeat goes stale) and systemd restarts us.
-                log.exception("worker %s died", name, extra={"STAGE": name})
+                log.exception("worker %s died", name, extra={"stage": name})
                 self._health(name, "unavailable", "worker stopped after an internal error")
                 raise
 
@@ -172,7 +172,7 @@ class Pipeline:
             try:
                 handle(item)
             except Exception as exc:
-                log.exception("%s failed on turn %d", name, item.turn.id, extra={"TURN_ID": item.turn.id, "STAGE": name})
+                log.exception("%s failed on turn %d", name, item.turn.id, extra={"turn_id": item.turn.id, "stage": name})
                 failed(item, exc)
 
     def beat(self, stage: str) -> None:
@@ -217,10 +217,10 @@ class Pipeline:
         """``talkerctl mute``/``unmute``: the microphone stays open (and its state reported), unheard."""
         if muted and not self._muted.is_set():
             self._muted.set()
-            log.info("microphone muted", extra={"STAGE": "listener"})
+            log.info("microphone muted", extra={"stage": "listener"})
         elif not muted and self._muted.is_set():
             self._muted.clear()
-            log.info("microphone unmuted", extra={"STAGE": "listener"})
+            log.info("microphone unmuted", extra={"stage": "listener"})
         return {"muted": self._muted.is_set()}
 
     def cancel(self) -> dict:
@@ -249,7 +249,7 @@ class Pipeline:
                 self._heard(event)
 
     def _heard(self, heard: Heard) -> None:
-        log.info("heard %r", heard.text, extra={"STAGE": "asr"})
+        log.info("heard %r", heard.text, extra={"stage": "asr"})
         turn = Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
@@ -281,7 +281,7 @@ class Pipeline:
 
         reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token)
         turn.mark(Mark.KNOWLEDGE)
-        log.info("question %r → %s", question.text, reply.route.value, extra={"TURN_ID": turn.id, "STAGE": "knowledge"})
+        log.info("question %r → %s", question.text, reply.route.value, extra={"turn_id": turn.id, "stage": "knowledge"})
         self._emit(turn, reply.route, reply.clauses())
 
     def _emit(self, turn: Turn, route: Route, clauses) -> None:
@@ -294,7 +294,7 @@ class Pipeline:
             spoken.append(text)
             self.clauses.put(Clause(turn, text, index))
         answer = AnswerRecord(route, tuple(spoken))
-        log.info("answer %r", answer.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+        log.info("answer %r", answer.text, extra={"turn_id": turn.id, "stage": "brain"})
         turn.publish(answer)
         self.clauses.put(EndOfTurn(turn))
 
@@ -322,7 +322,7 @@ class Pipeline:
         self.stats.add(turn)
         log.info(
             "turn %d done: %s", turn.id, turn.latencies_ms(),
-            extra={"TURN_ID": turn.id, "STAGE": "turn", "LATENCY_MS": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},
+            extra={"turn_id": turn.id, "stage": "turn", "latency_ms": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},
         )
         self.on_turn_end(turn)
 

@@ -88,7 +88,9 @@ def _tts(config: Config):
 def _face(config: Config):
     from .speak.mouth_engine import FaceEngine
 
-    return FaceEngine.load(config.face, config.engines)
+    face = FaceEngine.load(config.face, config.engines)
+    face.warm_up()  # the first answer's mouth does not pay for the engine's first run
+    return face
 
 
 # -- peaks (the memory probe) --------------------------------------------------------------------------

@@ -64,6 +64,12 @@ def test_small_talk_goes_to_the_llm_and_is_traced(daemon):
     assert latency["first_token"] <= latency["first_clause"] <= latency["first_audio"] <= latency["audio_out"] <= latency["turn_end"]
     status = process.call("status")
     assert status["turns"] >= 1
+    # The turn's journal fields are readable on stderr too (logged just after the reply was sent).
+    fields = f"turn_id={answer['turn_id']} stage=turn latency_ms="
+    deadline = time.monotonic() + 30
+    while fields not in process.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fields in process.log()
     stats = status["latency_ms"]
     assert stats["time_to_first_audio"]["p50"] > 0
     assert stats["time_to_first_audio"]["p95"] >= stats["time_to_first_audio"]["p50"]
