@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"
 SERVICE = UNITS / "talkerd.service"
 XORG = UNITS / "talkerd-xorg.service"
+ALL_UNITS = sorted(p for p in UNITS.iterdir() if p.suffix in (".service", ".socket", ".timer", ".target", ".path"))
 KIOSK_CONFIG = ROOT / "configs" / "jetson-agx-orin-32gb.toml"
 # systemd-analyze verify exits 0 on these; they still mean a setting was thrown away.
 LINT_WORDS = ("Unknown key", "Unknown section", "Failed to parse", "ignoring", "Invalid", "not executable")
@@ -75,7 +76,8 @@ def verify(paths: list[Path]) -> list[str]:
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path):
-    assert verify([lint_copy(SERVICE, tmp_path), lint_copy(XORG, tmp_path)]) == []
+    assert SERVICE in ALL_UNITS and len(ALL_UNITS) >= 5
+    assert verify([lint_copy(unit, tmp_path) for unit in ALL_UNITS]) == []
 
 
 def test_the_lint_catches_unknown_keys_and_bad_values(tmp_path):
@@ -83,8 +85,10 @@ def test_the_lint_catches_unknown_keys_and_bad_values(tmp_path):
     broken.mkdir()
     text = lint_copy(SERVICE, tmp_path).read_text()
     (broken / "talkerd.service").write_text(text.replace("Type=notify", "Type=notifyy").replace("WatchdogSec=", "WatchdogSecs="))
-    lint_copy(XORG, broken)
-    problems = verify([broken / "talkerd.service", broken / "talkerd-xorg.service"])
+    for unit in ALL_UNITS:
+        if unit != SERVICE:
+            lint_copy(unit, broken)
+    problems = verify(sorted(broken.iterdir()))
     assert any("Unknown key" in p and "WatchdogSecs" in p for p in problems)
     assert any("notifyy" in p for p in problems)
 
@@ -101,7 +105,7 @@ def test_service_is_a_notify_service_with_watchdog_reload_and_restart():
     assert one(unit, "Service", "NotifyAccess") == "main"
     assert int(one(unit, "Service", "WatchdogSec")) >= 10
     assert one(unit, "Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
-    assert one(unit, "Service", "Restart") == "on-failure"
+    assert one(unit, "Service", "Restart") == "always"
     assert str(ExitCode.CONFIG) in one(unit, "Service", "RestartPreventExitStatus").split()
     assert int(one(unit, "Service", "TimeoutStartSec")) >= 120
     assert {"audio", "video", "render"} <= set(one(unit, "Service", "SupplementaryGroups").split())
