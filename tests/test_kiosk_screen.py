@@ -1,0 +1,139 @@
+"""The kiosk's screen: the X unit's readiness (a server that accepts clients, not a socket file), its
+no-blanking flags on a real X server, and the out-of-service notice read back from the screen."""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from talkerd.kiosk.out_of_service import render_screen
+
+from .kiosk_x import Xvfb, free_display, screen_saver, xorg_server_flags
+from .test_systemd_units import ROOT, SERVICE, UNITS, XORG, one, read_unit
+
+OUT_OF_SERVICE = UNITS / "talkerd-out-of-service.service"
+
+
+def run_module(module: str, *args: str, env: dict, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture
+def xvfb(tmp_path):
+    server = Xvfb(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_wait_for_x_waits_for_a_server_that_accepts_clients(xvfb):
+    """Started before the server (as ExecStartPost may be), it keeps trying and succeeds once X answers."""
+    waiter = run_module("talkerd.kiosk.wait_for_x", "--display", xvfb.display, "--timeout", "120", "--interval", "0.05", env=xvfb.env)
+    time.sleep(0.5)
+    assert waiter.poll() is None, "wait_for_x gave up or succeeded with no X server running"
+    xvfb.start()
+    out, err = waiter.communicate()
+    assert waiter.returncode == 0, err
+    assert f"X server {xvfb.display} accepts connections" in out
+
+
+def test_wait_for_x_refuses_a_socket_that_does_not_speak_x(tmp_path):
+    """A socket file alone (a crashed server's leftover, or one still starting) is not readiness."""
+    import socket
+
+    number = free_display()
+    path = f"/tmp/.X11-unix/X{number}"
+    os.makedirs("/tmp/.X11-unix", exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(path)
+        sock.listen(1)  # accepts the connection, never answers the X11 setup
+        try:
+            waiter = run_module("talkerd.kiosk.wait_for_x", "--display", f":{number}", "--timeout", "1", env=dict(os.environ))
+            out, err = waiter.communicate()
+        finally:
+            os.unlink(path)
+    assert waiter.returncode == 1
+    assert f"not ready after 1 s" in err and f":{number}" in err
+
+
+def test_wait_for_x_usage_error_exits_2():
+    done = subprocess.run([sys.executable, "-m", "talkerd.kiosk.wait_for_x", "--timeout", "soon"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "--timeout" in done.stderr
+
+
+def test_the_x_units_flags_disable_blanking_on_a_real_server(xvfb):
+    xvfb.start().wait_usable()
+    assert screen_saver(xvfb.number, xvfb.auth)["timeout"] == 0
+    flags = xorg_server_flags(xvfb.auth)
+    assert "-dpms" in flags and "-nocursor" in flags  # DPMS: Xorg only (Xvfb has no DPMS extension)
+    argv = shlex.split(one(read_unit(XORG), "Service", "ExecStartPost"))
+    assert argv[1:4] == ["-m", "talkerd.kiosk.wait_for_x", "--display"] and argv[4] == ":0"
+
+
+def test_a_server_without_the_kiosk_flags_would_blank(xvfb):
+    """The check above can fail: a default X server blanks after 10 minutes."""
+    plain = subprocess.Popen(["Xvfb", f":{xvfb.number}", "-screen", "0", "320x200x24", "-nolisten", "tcp", "-auth", str(xvfb.auth)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    xvfb.process = plain
+    xvfb.wait_usable()
+    assert screen_saver(xvfb.number, xvfb.auth)["timeout"] == 600
+
+
+def wait_for_screen(xvfb, expected: np.ndarray, process: subprocess.Popen) -> np.ndarray:
+    deadline = time.monotonic() + 120
+    while True:
+        shot = xvfb.screenshot()
+        if shot is not None and shot.shape == expected.shape and np.abs(shot.astype(int) - expected).mean() < 1.0:
+            return shot
+        assert process.poll() is None, f"out_of_service exited: {process.communicate()}"
+        assert time.monotonic() < deadline, "the out-of-service notice never covered the screen"
+        time.sleep(0.2)
+
+
+def test_out_of_service_covers_the_screen_until_stopped(xvfb):
+    xvfb.start().wait_usable()
+    notice = run_module("talkerd.kiosk.out_of_service", "--for", "3600", env=xvfb.env)
+    try:
+        expected = render_screen(*xvfb.size)
+        shot = wait_for_screen(xvfb, expected, notice)
+        assert (shot == expected).all(axis=2).mean() > 0.99
+        # The notice really says it: bright text on the dark background in the middle band.
+        bright = (shot.min(axis=2) > 200).mean(axis=1)
+        assert bright[: xvfb.size[1] // 4].max() == 0 and bright[xvfb.size[1] // 3 : xvfb.size[1] * 3 // 4].max() > 0.05
+    finally:
+        notice.send_signal(signal.SIGTERM)
+        notice.communicate()
+    # Stopped by systemd (SIGTERM): killed by the signal, so the unit's ExecStopPost starts nothing.
+    assert notice.returncode == -signal.SIGTERM
+
+
+def test_out_of_service_exits_0_when_its_time_is_up_even_without_a_display(tmp_path):
+    """The period ends with exit 0 (the unit then retries talkerd) whether or not X came up."""
+    env = {**os.environ, "DISPLAY": f":{free_display()}", "XAUTHORITY": str(tmp_path / "none")}
+    notice = run_module("talkerd.kiosk.out_of_service", "--for", "1", env=env)
+    out, err = notice.communicate()
+    assert notice.returncode == 0, err
+    assert "no X server answers" in err and "talkerd is tried again" in err
+
+
+def test_out_of_service_unit_retries_only_after_its_own_period():
+    unit = read_unit(OUT_OF_SERVICE)
+    service = unit["Service"]
+    argv = shlex.split(one(unit, "Service", "ExecStart"))
+    assert argv[1:3] == ["-m", "talkerd.kiosk.out_of_service"] and float(argv[argv.index("--for") + 1]) >= 300
+    stop_post = one(unit, "Service", "ExecStopPost")
+    assert stop_post.startswith("+") and "$$EXIT_CODE\" = exited" in stop_post and "start talkerd.service" in stop_post
+    daemon = read_unit(SERVICE)
+    assert one(daemon, "Unit", "OnFailure") == OUT_OF_SERVICE.name
+    assert OUT_OF_SERVICE.name in one(daemon, "Unit", "Conflicts").split()
+    # Its retry comes after the daemon's start-limit window, so systemd accepts the start.
+    assert float(argv[argv.index("--for") + 1]) >= float(one(daemon, "Unit", "StartLimitIntervalSec"))
+    for key in ("DISPLAY=:0", "XAUTHORITY=/run/talkerd-xorg/Xauthority"):
+        assert key in service["Environment"] and key in daemon["Service"]["Environment"]
+    assert service["User"] == ["talkerd"]
