@@ -312,6 +312,15 @@ class ControlConfig(Section):
     under the unit's ``WatchdogSec`` so a hung stage gets the daemon restarted."""
 
 
+class MetricsConfig(Section):
+    textfile: ConfigPath | None = None
+    """Where the Prometheus exposition is written for node_exporter's textfile collector (a file
+    ending in .prom, replaced atomically). None writes nothing (development); the kiosk profile uses
+    /var/lib/node_exporter/textfile_collector/talkerd.prom."""
+    interval_s: float = Field(default=5.0, ge=1.0, le=300.0)
+    """Seconds between rewrites of the textfile; node_exporter reads it at each scrape."""
+
+
 class Config(Section):
     persona: PersonaConfig
     """Who the avatar is."""
@@ -339,6 +348,8 @@ class Config(Section):
     """The memory budget."""
     control: ControlConfig = ControlConfig()
     """The local control socket."""
+    metrics: MetricsConfig = MetricsConfig()
+    """Fleet metrics for Prometheus (node_exporter's textfile collector)."""
 
 
 def parse_config(data: dict, *, source: str = "<config>", base_dir: Path | None = None) -> Config:

@@ -278,6 +278,8 @@ class Daemon:
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group,
                                      changing=ControlApi.CHANGING)
         self.control.start()
+        from .control.textfile import MetricsWriter
+        metrics = MetricsWriter.start_for(self)  # None unless [metrics] textfile is set
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self._reload_on_signal, daemon=True).start())
@@ -292,6 +294,8 @@ class Daemon:
             self.notifier.stopping()
             self.watchdog.stop()
             self.control.stop()
+            if metrics is not None:
+                metrics.stop()  # after the control server: its last file says how the daemon stopped
             if self.pipeline is not None:
                 self.pipeline.stop()
             sink.close()

@@ -31,6 +31,14 @@ def time_to_first_audio_ms(turn: Turn) -> float | None:
     return (out - start) * 1000.0
 
 
+def answer_time_to_first_audio_ms(turn: Turn) -> float | None:
+    """Time to first audio of an answer; None for `say` and `play` (no question to answer) or when the
+    turn never reached the speaker."""
+    if turn.source not in (TurnSource.VOICE, TurnSource.TYPED):
+        return None
+    return time_to_first_audio_ms(turn)
+
+
 class LatencyStats:
     """Keeps the traces of the last ``window`` finished turns."""
 
@@ -40,9 +48,8 @@ class LatencyStats:
 
     def add(self, turn: Turn) -> None:
         latencies = turn.latencies_ms()
-        ttfa = time_to_first_audio_ms(turn)
-        # Only answers count towards time to first audio: `say` and `play` have no question to answer.
-        if ttfa is not None and turn.source in (TurnSource.VOICE, TurnSource.TYPED):
+        ttfa = answer_time_to_first_audio_ms(turn)
+        if ttfa is not None:
             latencies[TIME_TO_FIRST_AUDIO] = round(ttfa, 1)
         with self._lock:
             self._turns.append(latencies)

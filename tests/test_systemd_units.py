@@ -162,9 +162,14 @@ def test_sysusers_and_tmpfiles_create_the_user_and_folders(tmp_path):
     passwd = dict((line.split(":")[0], line.split(":")) for line in (tmp_path / "etc" / "passwd").read_text().splitlines())
     user = passwd["talkerd"]
     assert user[5] == "/var/lib/talkerd" and user[6].endswith("nologin")
-    assert "talkerd" in (tmp_path / "etc" / "group").read_text().split(":")
+    groups = {fields[0]: fields for fields in (line.split(":") for line in (tmp_path / "etc" / "group").read_text().splitlines())}
+    assert "talkerd" in groups
+    for group in ("audio", "video", "render"):
+        assert "talkerd" in groups[group][3].split(","), f"talkerd is not in group {group}"
     done = subprocess.run(["systemd-tmpfiles", f"--root={tmp_path}", "--create", str(UNITS / "talkerd.tmpfiles.conf")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     for name in ("", "models", "engines", "ota"):
         st = (tmp_path / "var" / "lib" / "talkerd" / name).stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (int(user[2]), int(user[3]), 0o750)
+    textfiles = (tmp_path / "var" / "lib" / "node_exporter" / "textfile_collector").stat()
+    assert (textfiles.st_gid, textfiles.st_mode & 0o777) == (int(user[3]), 0o775)
