@@ -166,3 +166,16 @@ def test_the_running_daemon_writes_what_its_status_says(tmp_path):
     assert samples[("talkerd_memory_budget_bytes", ())] == status["memory"]["budget_mb"] * MB
     assert samples[("talkerd_time_to_first_audio_seconds_count", ())] == 2
     assert [p.name for p in textfile.parent.iterdir()] == ["talkerd.prom"]
+
+
+def test_the_fleet_dashboard_queries_only_metrics_that_exist():
+    import re
+
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "systemd" / "grafana-talkerd-fleet.json").read_text())
+    tally = TurnTally()
+    tally.observe(finished_turn(TurnSource.VOICE, Route.CURATED, 0.9))
+    exported = {name for name, _ in parse(exposition(STATUS, tally.snapshot(), Extras(("brain",), 3)).decode())}
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\btalkerd_[a-z0-9_]+", target["expr"])}
+    assert queried and queried <= exported, f"not exported: {sorted(queried - exported)}"
+    assert "node_textfile_mtime_seconds" in json.dumps(dashboard)  # a kiosk that stopped writing shows up
