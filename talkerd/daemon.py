@@ -21,6 +21,7 @@ from .listen.sources import InputChoice, open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ConfigError, ExitCode
+from .events import EventBus, EventKind
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
 
@@ -101,7 +102,8 @@ class Daemon:
         self.watchdog = Watchdog(self.notifier, stale_after_s=self.config.control.heartbeat_stale_s)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
-        self.parts = Components(self.config)
+        self.events = EventBus()
+        self.parts = Components(self.config, on_change=self._publish_state)
         self.pipeline: Pipeline | None = None
         self.control = None
         self.started_at = time.monotonic()
@@ -136,7 +138,8 @@ class Daemon:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
-        parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
+        parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress,
+                         on_change=self._publish_state)
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts
         source = open_source(choice, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
@@ -153,7 +156,7 @@ class Daemon:
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
             tap=self._soundtrack(rate),
         )
-        self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog)
+        self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog, events=self.events)
         for stage in (*self.pipeline.stages_to_start(), "render"):
             self.watchdog.register(stage)
         self.pipeline.start()
@@ -166,6 +169,9 @@ class Daemon:
         self.notifier.ready()
         self.notifier.status(self.summary())
         log.info("ready: %s", self.summary())
+
+    def _publish_state(self, name: str, state) -> None:
+        self.events.publish(EventKind.STATE, name=name, state=state.state.value, detail=state.detail)
 
     def _soundtrack(self, rate: int):
         """When the avatar goes to a video file, the answers' sound goes into it too."""
@@ -227,6 +233,7 @@ class Daemon:
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": self.parts.engine_board(),
+            "watchers": self.events.watchers,
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())
