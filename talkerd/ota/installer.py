@@ -1,0 +1,362 @@
+"""Install, roll back and recover: the procedures on the release store, each under the store's lock.
+
+Install, in order (nothing on disk changes before step 4, and a rejection before it changes nothing):
+ 1. the bundle's signatures against the trust root, then its manifest;
+ 2. policy: not expired, newer than anything committed (or a signed downgrade), fits this device;
+ 3. every file's size and sha256, read from the bundle without writing anything; free disk space;
+ 4. staging in ``<releases>/.staging-<v>``: each file written and fsynced, each folder fsynced;
+    TensorRT engines built for this device when the bundle carries only ONNX; the staged files checked;
+ 5. the folder renamed to ``<releases>/<v>`` (complete from then on), its parent fsynced;
+ 6. ``state.json`` records the trial (new and previous release), then ``current`` is switched;
+ 7. the trial (engines warmed and checked against the bundle, then the daemon told to load them):
+    passed → ``state.json`` commits the release, older releases are pruned; failed → ``current`` back
+    to the previous release, the trial's folder removed, the daemon told again.
+A crash anywhere leaves either no trial in ``state.json`` (the old release is active and complete) or
+a trial, which ``recover`` (run before the daemon starts and by every installer) rolls back.
+"""
+from __future__ import annotations
+
+import datetime
+import errno
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from .bundle import Header, iter_payload, read_header, verify
+from .config import OtaConfig
+from .errors import BuildFailed, BundleRejected, NoSpace, PolicyRefused, StoreError, TrialFailed
+from .fileio import FileLayer
+from .keys import TrustRoot, check_signatures, load_trust, trust_json
+from .manifest import ENGINES_DIR, BundleManifest, check_contents
+from .device import Platform, detect
+from .store import MANIFEST_NAME, SIGNATURES_NAME, StoreState, Store, Trial, folder_problems
+from . import trial as trials
+
+log = logging.getLogger(__name__)
+
+ROTATED_TRUST = "trust.json"
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a bundle is and whether it would install here (``info``)."""
+
+    header: Header
+    refusals: List[str]
+    """Policy reasons it would be refused here (empty: it would install)."""
+    platform: Platform
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    version: int
+    previous: Optional[int]
+    built: List[str] = field(default_factory=list)
+    pruned: List[int] = field(default_factory=list)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Installer:
+    """The store's procedures. ``layer`` is the disk (tests pass one that crashes or fills up)."""
+
+    def __init__(self, cfg: OtaConfig, *, layer: Optional[FileLayer] = None, platform: Optional[Platform] = None,
+                 now: Callable[[], datetime.datetime] = _utcnow, progress: Callable[[str], None] = lambda line: None) -> None:
+        self.cfg = cfg
+        self.layer = layer if layer is not None else FileLayer()
+        self.store = Store(cfg.root, cfg.releases_dir, self.layer)
+        self._platform = platform
+        self.now = now
+        self.progress = progress
+
+    @property
+    def platform(self) -> Platform:
+        if self._platform is None:
+            self._platform = detect(self.cfg.platform)
+        return self._platform
+
+    # -- trust ------------------------------------------------------------------------------------
+    def trust(self) -> TrustRoot:
+        """The pinned root, or the root a later bundle rotated to (only ever a higher version)."""
+        pinned = load_trust(self.cfg.trust)
+        rotated_path = self.cfg.root / ROTATED_TRUST
+        if rotated_path.is_file():
+            rotated = load_trust(rotated_path)
+            if rotated.version > pinned.version:
+                return rotated
+        return pinned
+
+    # -- checks that change nothing ---------------------------------------------------------------
+    def refusals(self, manifest: BundleManifest, state: StoreState) -> List[str]:
+        """Why this genuine bundle must not be installed here (empty: it may)."""
+        found = []
+        if self.now() >= manifest.expires:
+            found.append(f"expired: the bundle expired at {manifest.expires.isoformat()}")
+        installed = state.committed
+        if manifest.version in self.store.versions() and manifest.version == self.store.current_version():
+            found.append(f"not_newer: version {manifest.version} is the active release")
+        elif manifest.version <= state.highest_version:
+            allowed = manifest.downgrade_from is not None and installed is not None and installed <= manifest.downgrade_from
+            if not allowed:
+                found.append(f"not_newer: version {manifest.version} is not newer than version {state.highest_version}, "
+                             "the highest installed here (a downgrade must be signed as one: downgrade_from)")
+        platform = self.platform
+        for problem in manifest.compatibility.problems(platform.tensorrt, platform.compute_capability, platform.jetpack):
+            found.append(f"incompatible: {problem}")
+        return found
+
+    def inspect(self, path: Path) -> Inspection:
+        """Verify a bundle completely and say whether it would install; writes nothing."""
+        header, _ = verify(path, self.trust())
+        check_contents(header.manifest)
+        return Inspection(header, self.refusals(header.manifest, self.store.read_state()), self.platform)
+
+    def _check_rotation(self, header: Header, trust: TrustRoot) -> None:
+        new = header.manifest.trust
+        if new is None:
+            return
+        if new.version <= trust.version:
+            raise BundleRejected(f"the bundle's trust root version {new.version} is not above the current "
+                                 f"{trust.version}", code="bad_signature")
+        check_signatures(new, header.signatures, header.manifest_bytes, what="bundle (its new trust root)")
+
+    def _check_space(self, manifest: BundleManifest) -> None:
+        needed = manifest.total_bytes + self.cfg.reserve_mb * MIB
+        free = self.layer.free_bytes(self.store.releases)
+        if needed > free:
+            raise NoSpace(f"not enough disk space in {self.store.releases}: the release needs "
+                          f"{manifest.total_bytes / MIB:.1f} MiB beside the running one, plus a reserve of "
+                          f"{self.cfg.reserve_mb} MiB; {free / MIB:.1f} MiB free")
+
+    # -- install ----------------------------------------------------------------------------------
+    def install(self, path: Path) -> InstallResult:
+        with self.store.locked():
+            self._recover()
+            trust = self.trust()
+            self.progress("checking the signature and every file")
+            header, _ = verify(path, trust)
+            manifest = header.manifest
+            check_contents(manifest)
+            self._check_rotation(header, trust)
+            state = self.store.read_state()
+            refusals = self.refusals(manifest, state)
+            if refusals:
+                code = refusals[0].split(":", 1)[0]
+                raise PolicyRefused(f"bundle version {manifest.version} refused: " + "; ".join(refusals), code=code)
+            self._check_space(manifest)
+            built = self._stage(path, trust, header)
+            return self._switch_and_try(manifest, state, built)
+
+    def _stage(self, path: Path, trust: TrustRoot, header: Header) -> List[str]:
+        version = header.manifest.version
+        staging = self.store.staging_dir(version)
+        self.progress(f"staging release {version} in {staging}")
+        try:
+            self.layer.mkdir(staging)
+            created = [staging]
+            with Path(path).open("rb") as handle:
+                again = read_header(handle, trust)
+                if again.manifest_bytes != header.manifest_bytes:
+                    raise BundleRejected(f"{path} changed while it was being installed", code="bad_format")
+                for entry, chunks in iter_payload(handle, again.manifest):
+                    target = staging / entry.path
+                    created += self._make_parents(staging, target.parent)
+                    self.layer.write_file(target, chunks)
+                    self.layer.fsync(target)
+            self.layer.write_file(staging / MANIFEST_NAME, [header.manifest_bytes])
+            self.layer.fsync(staging / MANIFEST_NAME)
+            self.layer.write_file(staging / SIGNATURES_NAME, [b"".join(k + s for k, s in header.signatures)])
+            self.layer.fsync(staging / SIGNATURES_NAME)
+            built = self._build_engines(staging, header.manifest)
+            for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):
+                self.layer.fsync_dir(folder)
+            problems = folder_problems(staging)
+            if problems:
+                raise BundleRejected(f"staged release {version} does not match its manifest: {'; '.join(problems[:3])}",
+                                     code="hash_mismatch")
+            self.layer.rename(staging, self.store.release_dir(version))
+            self.layer.fsync_dir(self.store.releases)
+        except OSError as exc:
+            self._discard(staging)
+            if exc.errno == errno.ENOSPC:
+                raise NoSpace(f"the disk filled up while staging release {version} in {staging}; "
+                              "nothing was changed (the staged files are removed)") from None
+            raise StoreError(f"cannot stage release {version} in {staging}: {exc.strerror or exc}") from None
+        except BaseException:
+            self._discard(staging)
+            raise
+        return built
+
+    def _make_parents(self, staging: Path, folder: Path) -> List[Path]:
+        missing = []
+        while folder != staging and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            self.layer.mkdir(path)
+        return missing
+
+    def _discard(self, staging: Path) -> None:
+        if staging.exists():
+            try:
+                self.layer.remove_tree(staging)
+            except OSError as exc:  # recover removes it at the next run
+                log.warning("could not remove %s: %s", staging, exc)
+
+    def _build_engines(self, staging: Path, manifest: BundleManifest) -> List[str]:
+        """TensorRT engines for this device, where the bundle has none that fit (the existing builder)."""
+        if self.platform.tensorrt is None or not manifest.engines:
+            return []
+        from argparse import Namespace
+
+        from ..engines import build
+        from ..engines.manifest import load_manifest
+        from ..engines.sidecar import choose_engine, engine_files
+        from ..errors import EngineError
+
+        cfg = trials.engines_config(staging, "auto", self.cfg.cpu_threads)
+        try:
+            tools = build._tensorrt()
+        except EngineError as exc:
+            raise BuildFailed(f"this device is set up for TensorRT {self.platform.tensorrt} but: {exc.message}") from None
+        version, capability = tools[3], tools[4]
+        lines = []
+        for entry in manifest.engines:
+            engine_manifest = load_manifest(cfg.dir / entry.name)
+            found, _, _ = choose_engine(engine_manifest, engine_files(cfg.build_dir, entry.name), version, capability)
+            if found is not None:
+                continue
+            self.progress(f"building the TensorRT engine {entry.name} for TensorRT {version}, sm{capability}")
+            args = Namespace(force=False, timing_cache=None, workspace_mb=1024, quiet=False)
+            try:
+                lines.append(build.build_one(engine_manifest, cfg, tools, args))
+            except (build.BuildFailed, EngineError) as exc:
+                raise BuildFailed(f"engine {entry.name}: {exc.message}") from None
+        for path in sorted(p for p in (staging / ENGINES_DIR).rglob("*") if p.is_file()):
+            if path.name.endswith((".engine", ".engine.json", ".cache")):
+                self.layer.fsync(path)
+        return lines
+
+    def _switch_and_try(self, manifest: BundleManifest, state: StoreState, built: List[str]) -> InstallResult:
+        version, previous = manifest.version, self.store.current_version()
+        self.store.write_state(state.model_copy(update={"trial": Trial(version=version, previous=previous)}))
+        self.store.switch(version)
+        self.progress(f"release {version} active; on trial")
+        problems = trials.check_release(self.store.release_dir(version), manifest, self.cfg.trial_backend,
+                                        self.cfg.cpu_threads)
+        if not problems:
+            failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+            problems = [failure] if failure else []
+        if problems:
+            self._undo_trial(version, previous)
+            raise TrialFailed(f"release {version} failed its trial and was rolled back to "
+                              f"{previous if previous is not None else 'no release'}: {'; '.join(problems)}")
+        committed = state.model_copy(update={
+            "trial": None, "committed": version, "highest_version": max(state.highest_version, version),
+            "factory": state.factory if state.factory is not None else version})
+        self.store.write_state(committed)
+        if manifest.trust is not None:
+            self.layer.write_durable(self.cfg.root / ROTATED_TRUST, trust_json(manifest.trust))
+        pruned = self._prune(committed)
+        self.progress(f"release {version} committed")
+        return InstallResult(version, previous, built, pruned)
+
+    def _undo_trial(self, version: int, previous: Optional[int]) -> None:
+        self.store.switch(previous)
+        state = self.store.read_state()
+        self.store.write_state(state.model_copy(update={"trial": None}))
+        if version in self.store.versions() and version not in (state.committed, state.factory):
+            self.store.remove_release(version)
+        failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+        if failure:
+            log.error("after the rollback to %s: %s", previous, failure)
+
+    def _prune(self, state: StoreState) -> List[int]:
+        protected = {state.committed, state.factory, self.store.current_version()}
+        others = [v for v in reversed(self.store.versions()) if v not in protected]
+        room = max(self.cfg.keep - 1, 0)
+        doomed = others[room:]
+        for version in doomed:
+            self.store.remove_release(version)
+        return doomed
+
+    # -- rollback ---------------------------------------------------------------------------------
+    def rollback(self, to: Optional[int] = None) -> int:
+        """Make an older kept release (the newest intact one, or ``to``) the committed one."""
+        with self.store.locked():
+            self._recover()
+            state, current = self.store.read_state(), self.store.current_version()
+            versions = self.store.versions()
+            if to is not None:
+                if to not in versions:
+                    raise StoreError(f"no release {to} here (releases: {', '.join(map(str, versions)) or 'none'})")
+                candidates = [to]
+            else:
+                candidates = [v for v in reversed(versions) if current is None or v < current]
+            for version in candidates:
+                problems = self.store.problems(version)
+                if problems:
+                    log.warning("release %s is not intact: %s", version, "; ".join(problems[:3]))
+                    continue
+                self.store.switch(version)
+                self.store.write_state(state.model_copy(update={"committed": version}))
+                failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+                if failure:
+                    log.error("%s", failure)
+                return version
+            raise StoreError(f"no intact release older than {current} to roll back to")
+
+    # -- recover ----------------------------------------------------------------------------------
+    def recover(self, *, full: bool = False) -> List[str]:
+        """Bring the store back to a committed, intact release after a crash; returns what was done."""
+        with self.store.locked():
+            return self._recover(full=full)
+
+    def _recover(self, *, full: bool = False) -> List[str]:
+        store, actions = self.store, []
+        store.ensure_dirs()
+        for leftover in store.leftovers():
+            self.layer.remove_tree(leftover)
+            actions.append(f"removed the unfinished {leftover.name}")
+        stray_link = store.root / ".current.new"
+        if stray_link.is_symlink() or stray_link.exists():
+            self.layer.unlink(stray_link)
+            self.layer.fsync_dir(store.root)
+        state = store.read_state()
+        if state.trial is not None:
+            trial = state.trial
+            store.switch(trial.previous)
+            state = state.model_copy(update={"trial": None})
+            store.write_state(state)
+            if trial.version in store.versions() and trial.version not in (state.committed, state.factory):
+                store.remove_release(trial.version)
+            actions.append(f"rolled back the interrupted trial of release {trial.version} to "
+                           f"{trial.previous if trial.previous is not None else 'no release'}")
+        for version in store.versions():
+            if version > state.highest_version and version != state.committed:
+                store.remove_release(version)
+                actions.append(f"removed release {version}, which was never committed")
+        if store.current_version() != state.committed and (state.committed in store.versions() or state.committed is None):
+            store.switch(state.committed)
+            actions.append(f"switched current back to the committed release {state.committed}")
+        current = store.current_version()
+        if current is not None:
+            problems = store.problems(current, full=full or bool(actions))
+            if problems:
+                actions.append(self._fall_back(state, current, problems))
+        for line in actions:
+            log.warning("recover: %s", line)
+        return actions
+
+    def _fall_back(self, state: StoreState, broken: int, problems: List[str]) -> str:
+        for version in [v for v in reversed(self.store.versions()) if v != broken]:
+            if not self.store.problems(version):
+                self.store.switch(version)
+                self.store.write_state(state.model_copy(update={"committed": version}))
+                return f"release {broken} is damaged ({'; '.join(problems[:3])}); switched to release {version}"
+        raise StoreError(f"release {broken} is damaged ({'; '.join(problems[:3])}) and no other intact release is kept")
