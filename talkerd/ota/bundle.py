@@ -77,12 +77,6 @@ def read_header(handle: BinaryIO, trust: TrustRoot, *, what: str = "bundle") -> 
     return Header(tuple(signatures), raw, parse_manifest(raw), handle.tell())
 
 
-def expected_size(manifest: BundleManifest, payload_offset: int) -> int:
-    """The exact size of the bundle that ``manifest`` describes."""
-    entries = sum(1 + 2 + len(f.path.encode()) + 8 + f.size for f in manifest.files)
-    return payload_offset + entries + 1
-
-
 def iter_payload(handle: BinaryIO, manifest: BundleManifest) -> Iterator[Tuple[FileEntry, Iterator[bytes]]]:
     """Each file as (its manifest entry, its bytes in chunks). The caller consumes the chunks before
     taking the next file; the hash is checked once they are consumed."""
@@ -138,11 +132,6 @@ def verify(path: Path, trust: TrustRoot, keep: Callable[[str], bool] = lambda p:
     kept: Dict[str, bytes] = {}
     with Path(path).open("rb") as handle:
         header = read_header(handle, trust)
-        actual = os.fstat(handle.fileno()).st_size
-        wanted = expected_size(header.manifest, header.payload_offset)
-        if actual < wanted:
-            raise BundleRejected(f"bundle is truncated: {actual} bytes, the signed manifest describes {wanted}",
-                                 code="truncated")
         for entry, chunks in iter_payload(handle, header.manifest):
             data = b"".join(chunks) if keep(entry.path) else _drain(chunks)
             if data:

@@ -98,13 +98,15 @@ class Installer:
         if self.now() >= manifest.expires:
             found.append(f"expired: the bundle expired at {manifest.expires.isoformat()}")
         installed = state.committed
-        if manifest.version in self.store.versions() and manifest.version == self.store.current_version():
-            found.append(f"not_newer: version {manifest.version} is the active release")
-        elif manifest.version <= state.highest_version:
-            allowed = manifest.downgrade_from is not None and installed is not None and installed <= manifest.downgrade_from
+        if manifest.version <= state.highest_version:
+            allowed = (manifest.downgrade_from is not None and installed is not None
+                       and manifest.version != installed and installed <= manifest.downgrade_from)
             if not allowed:
                 found.append(f"not_newer: version {manifest.version} is not newer than version {state.highest_version}, "
                              "the highest installed here (a downgrade must be signed as one: downgrade_from)")
+        if manifest.version in self.store.versions():
+            found.append(f"not_newer: release {manifest.version} is already kept here (talkerd-ota rollback --to "
+                         f"{manifest.version} makes it active)")
         platform = self.platform
         for problem in manifest.compatibility.problems(platform.tensorrt, platform.compute_capability, platform.jetpack):
             found.append(f"incompatible: {problem}")
