@@ -21,6 +21,7 @@ from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .engines import status as engine_status
 from .errors import ComponentUnavailable, ConfigError, ExitCode
+from .ota.daemon_side import release_of
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
 
@@ -99,6 +100,7 @@ class Daemon:
         self.display_reason = ""
         self.exit_code = ExitCode.OK
         self._reload_pending = False
+        self.engine_release: int | None = None
         self.render_loop = None
         self._frame_tap = frame_tap
         self.sink = None
@@ -127,6 +129,7 @@ class Daemon:
             self.notifier.status(f"loading {name}")
 
         parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
+        self.engine_release = release_of(self.config.engines.dir)  # the OTA release the engines came from
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts
         source = open_source(choice, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))

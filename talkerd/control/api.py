@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..audio import read_wav_mono
 from ..errors import ComponentUnavailable, RequestError
 from ..messages import Turn, TurnSource
+from ..ota.daemon_side import engines_status, reload_engines
 from ..speak.playout import DEFAULT_OUTPUT_RATE as OUTPUT_RATE
 
 
@@ -63,6 +64,8 @@ class ControlApi:
             "say": (TextParams, self.say),
             "play": (PlayParams, self.play),
             "reload": (NoParams, self.reload),
+            "engines": (NoParams, lambda p: engines_status(daemon)),
+            "engines.reload": (NoParams, lambda p: reload_engines(daemon)),
         }
 
     def handlers(self) -> dict[str, Callable[[dict], object]]:

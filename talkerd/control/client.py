@@ -68,6 +68,7 @@ COMMANDS = {
     "say": ("say", _params_text, "speak the given text as it is"),
     "play": ("play", _params_play, "play a WAV file (the daemon's user must be able to read it)"),
     "reload": ("reload", _no_params, "re-read the venue knowledge and persona from the config (like SIGHUP)"),
+    "engines": ("engines", _no_params, "show the engine release the daemon runs and any pending one (OTA)"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
 

@@ -1,0 +1,85 @@
+"""The daemon's side of OTA: which release its engines came from, and loading a new one without a restart.
+
+The daemon has no OTA settings of its own: a kiosk's config names its engines (and models) through
+the store's link, e.g. ``engines.dir = "/var/lib/talkerd/engines/current/engines"``; the link is
+followed when an engine is opened, so a start, or ``engines.reload``, takes the release ``current``
+points at then. ``engines.reload`` loads the TTS and face engines anew, warms them, and swaps them into
+the speech maker (``SpeechMaker.swap_engines``); a clause being spoken finishes on the old ones, which
+are freed once nothing uses them. For that moment both sets are in memory. If the new ones do not
+load, the old ones stay and the call fails (the installer then rolls the release back).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ComponentUnavailable, TalkerError
+from .store import CURRENT, MANIFEST_NAME, STATE_FILE
+
+log = logging.getLogger(__name__)
+
+_swap_lock = threading.Lock()
+
+
+def release_of(engines_dir: Path) -> Optional[int]:
+    """The release version ``engines_dir`` resolves into now (None when it is not in a release)."""
+    for folder in Path(os.path.realpath(engines_dir)).parents:
+        if (folder / MANIFEST_NAME).is_file() and folder.name.isdigit():
+            return int(folder.name)
+    return None
+
+
+def store_root(engines_dir: Path) -> Optional[Path]:
+    """The store whose ``current`` link ``engines_dir`` goes through."""
+    path = Path(engines_dir)
+    for folder in (path, *path.parents):
+        if folder.name == CURRENT and folder.is_symlink():
+            return folder.parent
+    return None
+
+
+def engines_status(daemon) -> dict:
+    """``talkerctl engines``: the release the daemon runs, the one ``current`` names, any trial."""
+    engines_dir = daemon.config.engines.dir
+    loaded = getattr(daemon, "engine_release", None)
+    linked = release_of(engines_dir)
+    root = store_root(engines_dir)
+    trial = None
+    if root is not None:
+        try:
+            trial = json.loads((root / STATE_FILE).read_text()).get("trial")
+        except (OSError, ValueError) as exc:
+            log.debug("no OTA state in %s: %s", root, exc)
+    return {"active": loaded, "current_link": linked, "pending": linked if linked != loaded else None,
+            "trial": trial, "store": str(root) if root else None, "engines_dir": str(engines_dir),
+            "tts": daemon.parts.states.get("tts").state.value if daemon.parts.states.get("tts") else None,
+            "face": daemon.parts.states.get("face").state.value if daemon.parts.states.get("face") else None}
+
+
+def reload_engines(daemon) -> dict:
+    """Load the TTS and face engines of the release ``current`` names and swap them in."""
+    from ..registry import component
+
+    pipeline = daemon.pipeline
+    if pipeline is None:
+        raise ComponentUnavailable("still loading models; try again in a few seconds", code="not_ready")
+    config = daemon.config
+    with _swap_lock:
+        previous = getattr(daemon, "engine_release", None)
+        target = release_of(config.engines.dir)
+        try:
+            tts = component("tts").load(config)
+            face = component("face").load(config) if component("face").enabled(config) else None
+        except TalkerError as exc:
+            raise ComponentUnavailable(f"release {target}: the engines do not load: {exc.message}; "
+                                       f"still speaking with release {previous}", code="engines_reload_failed") from None
+        pipeline.speech.swap_engines(tts, face)
+        daemon.parts.tts, daemon.parts.face = tts, face
+        daemon.parts.set_state("tts", "ok", f"release {target}")
+        daemon.engine_release = target
+    log.info("engines: release %s loaded (was %s)", target, previous)
+    return {"release": target, "previous": previous}

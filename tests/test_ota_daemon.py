@@ -1,0 +1,82 @@
+"""The running daemon and OTA: the daemon reads its engines through the store's ``current`` link; an
+install tells it to load the new release (``engines.reload``), ``talkerctl engines`` shows it, and a
+client asking ``status`` every 100 ms meanwhile never gets an error; a release failing its trial is
+rolled back while the daemon keeps serving the old one."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from talkerd.ota.errors import TrialFailed
+from talkerd.ota.publish import EngineSource
+
+from .daemon_harness import DaemonProcess, write_config
+from .ota_helpers import FACE_ENGINE, ROOT, affine_engine, bundle, installer, key, ota_config, write_trust
+
+pytestmark = pytest.mark.slow
+VAR_ENGINES = ROOT / "var" / "engines"
+
+
+def _engines(extra=()):
+    if not (VAR_ENGINES / "piper-joe-text" / "piper-joe-text.onnx").is_file():
+        pytest.skip("the Piper engines are not provisioned (python tools/prepare_engines.py)")
+    return [EngineSource(ROOT / "engines" / n, VAR_ENGINES) for n in ("piper-joe-text", "piper-joe-audio")] + [FACE_ENGINE, *extra]
+
+
+class _StatusPoller(threading.Thread):
+    def __init__(self, socket) -> None:
+        super().__init__(daemon=True)
+        from talkerd.control.protocol import ControlClient
+
+        self.client = ControlClient(socket, timeout_s=30)
+        self.stop_event, self.calls, self.errors = threading.Event(), 0, []
+
+    def run(self) -> None:
+        with self.client:
+            while not self.stop_event.wait(0.1):
+                try:
+                    self.client.call("status")
+                    self.calls += 1
+                except Exception as exc:  # every failure is what the test counts
+                    self.errors.append(repr(exc))
+
+
+def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_trial(tmp_path):
+    signer, public = key(tmp_path / "keys", "publisher")
+    socket = tmp_path / "control.sock"
+    cfg = ota_config(tmp_path, write_trust(tmp_path / "trust.json", [public]), control_socket=str(socket))
+    installer(cfg.model_copy(update={"control_socket": None})).install(bundle(tmp_path / "v1.bundle", 1, [signer], _engines()))
+    current = cfg.root / "current" / "engines"
+    config = write_config(tmp_path, {'dir = "../engines"': f'dir = "{current}"',
+                                     'build_dir = "../var/engines"': f'build_dir = "{current}"'})
+    daemon = DaemonProcess(config, "--input", "none", "--display", "none", "--output", "none")
+    try:
+        daemon.wait_ready()
+        assert daemon.call("engines")["active"] == 1
+        poller = _StatusPoller(socket)
+        poller.start()
+        assert installer(cfg).install(bundle(tmp_path / "v2.bundle", 2, [signer], _engines())).version == 2
+        shown = daemon.call("engines")
+        assert (shown["active"], shown["current_link"], shown["pending"], shown["trial"]) == (2, 2, None, None)
+        assert daemon.call("say", "Hello from the new release.")["done"]
+
+        affine = affine_engine(tmp_path)
+        x = np.ones((1, 8), np.float32)
+        wrong = {"y": x * 5, "pos": np.array(np.nonzero(x > 0), dtype=np.int64)}
+        with pytest.raises(TrialFailed, match="rolled back to 2"):
+            installer(cfg).install(bundle(tmp_path / "v3.bundle", 3, [signer],
+                                          _engines([EngineSource(affine, feeds={"x": x}, expected=wrong)])))
+        assert daemon.call("engines")["active"] == 2
+        assert daemon.call("say", "Still here.")["done"]
+        time.sleep(0.3)
+        poller.stop_event.set()
+        poller.join()
+        assert poller.calls > 0 and poller.errors == []
+        text = daemon.ctl("engines")
+        assert text.returncode == 0 and "2" in text.stdout
+    finally:
+        daemon.stop()
