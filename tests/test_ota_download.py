@@ -102,3 +102,19 @@ def test_a_bundle_over_the_cap_is_refused_before_it_is_read(served):
         fetch(url, tmp / "downloads", cap=1000)
     assert caught.value.code == "too_large"
     assert not list((tmp / "downloads").glob("*.bundle"))
+
+
+def test_install_from_a_url_on_the_command_line(served, capsys):
+    from talkerd.ota import cli
+
+    server, url, public, tmp = served
+    write_trust(tmp / "trust.json", [public])
+    config = tmp / "ota.toml"
+    config.write_text('root = "store"\ntrust = "trust.json"\nreserve_mb = 0\ntrial_backend = "onnxruntime"\n'
+                      '[platform]\ntensorrt = "none"\ncompute_capability = "none"\njetpack = "none"\n')
+    server.cut_next_at = server.path.stat().st_size // 2
+    assert cli.main(["--config", str(config), "install", url]) == 0
+    err = capsys.readouterr().err
+    assert "resuming" in err and "release 1 committed" in err
+    assert (tmp / "store" / "current").resolve().name == "1"
+    assert not list((tmp / "store" / "downloads").iterdir())  # the finished download is not kept

@@ -147,7 +147,7 @@ def _info(args) -> dict:
             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in manifest.files],
             "bytes": manifest.total_bytes, "rotates_trust_to": manifest.trust.version if manifest.trust else None,
             "notes": manifest.notes, "device": inspection.platform.describe(),
-            "would_install": not inspection.refusals, "refusals": inspection.refusals}
+            "would_install": not inspection.refusals, "refusals": [str(r) for r in inspection.refusals]}
 
 
 def _install(args) -> dict:
@@ -163,11 +163,16 @@ def _install(args) -> dict:
         from .errors import OtaConfigError
 
         raise OtaConfigError(f"{source}: no such bundle file", code="usage")
+    from .errors import OtaExitCode
+
     try:
         result = installer.install(path)
-    finally:
-        if is_url(source):
-            path.unlink(missing_ok=True)  # verified or not, a finished download is not kept
+    except TalkerError as exc:
+        if is_url(source) and exc.exit_code != OtaExitCode.TEMPORARY:
+            path.unlink(missing_ok=True)  # a bad or refused bundle is not kept; after "locked" it is
+        raise
+    if is_url(source):
+        path.unlink(missing_ok=True)
     return {"installed": result.version, "previous": result.previous, "built": result.built, "pruned": result.pruned}
 
 

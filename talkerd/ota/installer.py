@@ -41,11 +41,23 @@ MIB = 1 << 20
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """One reason a genuine bundle must not be installed here."""
+
+    code: str
+    """``expired``, ``not_newer`` or ``incompatible``."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
 class Inspection:
     """What a bundle is and whether it would install here (``info``)."""
 
     header: Header
-    refusals: List[str]
+    refusals: List[Refusal]
     """Policy reasons it would be refused here (empty: it would install)."""
     platform: Platform
 
@@ -92,24 +104,25 @@ class Installer:
         return pinned
 
     # -- checks that change nothing ---------------------------------------------------------------
-    def refusals(self, manifest: BundleManifest, state: StoreState) -> List[str]:
+    def refusals(self, manifest: BundleManifest, state: StoreState) -> List[Refusal]:
         """Why this genuine bundle must not be installed here (empty: it may)."""
         found = []
         if self.now() >= manifest.expires:
-            found.append(f"expired: the bundle expired at {manifest.expires.isoformat()}")
+            found.append(Refusal("expired", f"the bundle expired at {manifest.expires.isoformat()}"))
         installed = state.committed
         if manifest.version <= state.highest_version:
             allowed = (manifest.downgrade_from is not None and installed is not None
                        and manifest.version != installed and installed <= manifest.downgrade_from)
             if not allowed:
-                found.append(f"not_newer: version {manifest.version} is not newer than version {state.highest_version}, "
-                             "the highest installed here (a downgrade must be signed as one: downgrade_from)")
+                found.append(Refusal("not_newer", f"version {manifest.version} is not newer than version "
+                                     f"{state.highest_version}, the highest installed here (a downgrade must be "
+                                     "signed as one: downgrade_from)"))
         if manifest.version in self.store.versions():
-            found.append(f"not_newer: release {manifest.version} is already kept here (talkerd-ota rollback --to "
-                         f"{manifest.version} makes it active)")
+            found.append(Refusal("not_newer", f"release {manifest.version} is already kept here (talkerd-ota "
+                                 f"rollback --to {manifest.version} makes it active)"))
         platform = self.platform
         for problem in manifest.compatibility.problems(platform.tensorrt, platform.compute_capability, platform.jetpack):
-            found.append(f"incompatible: {problem}")
+            found.append(Refusal("incompatible", problem))
         return found
 
     def inspect(self, path: Path) -> Inspection:
@@ -148,8 +161,8 @@ class Installer:
             state = self.store.read_state()
             refusals = self.refusals(manifest, state)
             if refusals:
-                code = refusals[0].split(":", 1)[0]
-                raise PolicyRefused(f"bundle version {manifest.version} refused: " + "; ".join(refusals), code=code)
+                raise PolicyRefused(f"bundle version {manifest.version} refused: " + "; ".join(map(str, refusals)),
+                                    code=refusals[0].code)
             self._check_space(manifest)
             built = self._stage(path, trust, header)
             return self._switch_and_try(manifest, state, built)
