@@ -21,7 +21,7 @@ from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .engines import status as engine_status
 from .errors import ComponentUnavailable, ConfigError, ExitCode
-from .ota.daemon_side import release_of
+from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
 
@@ -128,8 +128,8 @@ class Daemon:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
+        self.engine_release = release_of(self.config.engines.dir)  # the OTA release the engines come from
         parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
-        self.engine_release = release_of(self.config.engines.dir)  # the OTA release the engines came from
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts
         source = open_source(choice, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
@@ -156,6 +156,7 @@ class Daemon:
         if self.config.persona.greeting:
             self.pipeline.say(self.config.persona.greeting)
         self.ready.set()
+        catch_up_engines(self)
         self.notifier.ready()
         self.notifier.status(self.summary())
         log.info("ready: %s", self.summary())

@@ -45,7 +45,7 @@ class _StatusPoller(threading.Thread):
                     self.errors.append(repr(exc))
 
 
-def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_trial(tmp_path):
+def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_trial(tmp_path, capsys):
     signer, public = key(tmp_path / "keys", "publisher")
     socket = tmp_path / "control.sock"
     cfg = ota_config(tmp_path, write_trust(tmp_path / "trust.json", [public]), control_socket=str(socket))
@@ -78,5 +78,56 @@ def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_tr
         assert poller.calls > 0 and poller.errors == []
         text = daemon.ctl("engines")
         assert text.returncode == 0 and "2" in text.stdout
+
+        # A swap while the avatar speaks: the sentence is finished, the swap takes this long.
+        speaking = threading.Thread(target=lambda: daemon.call("say", "A longer sentence spoken while the engines change."))
+        speaking.start()
+        started = time.monotonic()
+        assert daemon.call("call", "engines.reload")["release"] == 2
+        swap_s = time.monotonic() - started
+        speaking.join()
+        with capsys.disabled():
+            print(f"\nengines.reload (TTS + face, ONNX Runtime, while speaking): {swap_s:.2f} s; no restart")
     finally:
         daemon.stop()
+
+
+def test_when_the_budget_does_not_hold_both_sets_the_daemon_restarts_on_the_new_release(tmp_path, capsys):
+    """systemd's Restart=on-failure is played by the test: it starts the daemon again when it exits."""
+    from talkerd.config import load_config
+    from talkerd.memory import plan_memory
+
+    signer, public = key(tmp_path / "keys", "publisher")
+    socket = tmp_path / "control.sock"
+    cfg = ota_config(tmp_path, write_trust(tmp_path / "trust.json", [public]), control_socket=str(socket))
+    installer(cfg.model_copy(update={"control_socket": None})).install(bundle(tmp_path / "v1.bundle", 1, [signer], _engines()))
+    current = cfg.root / "current" / "engines"
+    replacements = {'dir = "../engines"': f'dir = "{current}"', 'build_dir = "../var/engines"': f'build_dir = "{current}"'}
+    config = write_config(tmp_path, replacements)
+    budget = int(plan_memory(load_config(config)).total_mb) + 50  # the plan fits; the plan + a second TTS does not
+    config = write_config(tmp_path, {**replacements, "budget_mb = 3072": f"budget_mb = {budget}"})
+    daemons = [DaemonProcess(config, "--input", "none", "--display", "none", "--output", "none")]
+    stopped = {}
+
+    def systemd() -> None:
+        first = daemons[0]
+        stopped["code"] = first.process.wait()
+        stopped["at"] = time.monotonic()
+        daemons.append(DaemonProcess(config, "--input", "none", "--display", "none", "--output", "none"))
+
+    try:
+        daemons[0].wait_ready()
+        restarter = threading.Thread(target=systemd, daemon=True)
+        restarter.start()
+        assert installer(cfg).install(bundle(tmp_path / "v2.bundle", 2, [signer], _engines())).version == 2
+        ready_at = time.monotonic()
+        restarter.join()
+        assert stopped["code"] == 75
+        assert daemons[1].call("engines")["active"] == 2
+        assert daemons[1].call("say", "Back on the new release.")["done"]
+        with capsys.disabled():
+            print(f"\nrestart to load a release that does not fit beside the old one: daemon down to ready again "
+                  f"{ready_at - stopped['at']:.1f} s (the avatar is without a voice that long)")
+    finally:
+        for daemon in daemons:
+            daemon.stop()

@@ -1,12 +1,15 @@
-"""The daemon's side of OTA: which release its engines came from, and loading a new one without a restart.
+"""The daemon's side of OTA: which release its engines came from, and loading a new one.
 
 The daemon has no OTA settings of its own: a kiosk's config names its engines (and models) through
 the store's link, e.g. ``engines.dir = "/var/lib/talkerd/engines/current/engines"``; the link is
 followed when an engine is opened, so a start, or ``engines.reload``, takes the release ``current``
 points at then. ``engines.reload`` loads the TTS and face engines anew, warms them, and swaps them into
 the speech maker (``SpeechMaker.swap_engines``); a clause being spoken finishes on the old ones, which
-are freed once nothing uses them. For that moment both sets are in memory. If the new ones do not
-load, the old ones stay and the call fails (the installer then rolls the release back).
+are freed once nothing uses them. For that moment both sets are in memory: when the memory budget
+(``memory.budget_mb``) does not hold both, the daemon answers ``restarting`` and exits with 75, and
+systemd (``Restart=on-failure``) starts it again on the new release. A release whose own plan does not
+fit the budget, or whose engines do not load, is refused (``over_budget``, ``engines_reload_failed``)
+and the old engines stay; the installer then rolls the release back.
 """
 from __future__ import annotations
 
@@ -18,11 +21,15 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ComponentUnavailable, TalkerError
+from .errors import OtaExitCode
 from .store import CURRENT, MANIFEST_NAME, STATE_FILE
 
 log = logging.getLogger(__name__)
 
 _swap_lock = threading.Lock()
+ENGINE_COMPONENTS = ("tts", "face")
+RESTART_DELAY_S = 0.5
+"""The reply goes out before the daemon stops for its restart."""
 
 
 def release_of(engines_dir: Path) -> Optional[int]:
@@ -54,14 +61,37 @@ def engines_status(daemon) -> dict:
             trial = json.loads((root / STATE_FILE).read_text()).get("trial")
         except (OSError, ValueError) as exc:
             log.debug("no OTA state in %s: %s", root, exc)
-    return {"active": loaded, "current_link": linked, "pending": linked if linked != loaded else None,
+    loading = not daemon.ready.is_set()
+    return {"active": None if loading else loaded, "loading": loaded if loading else None, "current_link": linked,
+            "pending": linked if linked != loaded else None,
             "trial": trial, "store": str(root) if root else None, "engines_dir": str(engines_dir),
             "tts": daemon.parts.states.get("tts").state.value if daemon.parts.states.get("tts") else None,
             "face": daemon.parts.states.get("face").state.value if daemon.parts.states.get("face") else None}
 
 
+def room_for_both(daemon) -> bool:
+    """Whether the new release's plan plus the engines loaded now fit the budget (both are in memory
+    during a swap); ``ComponentUnavailable`` (over_budget) when the new release alone does not fit."""
+    from ..memory import plan_memory
+
+    plan = plan_memory(daemon.config)  # the manifests are read through the current link: the new release
+    if not plan.fits:
+        raise ComponentUnavailable(f"the new release does not fit memory.budget_mb = {plan.budget_mb} "
+                                   f"({plan.total_mb:.0f} MB planned)", code="over_budget")
+    loaded = sum(c.planned_mb for c in daemon.plan.components if c.name in ENGINE_COMPONENTS)
+    return plan.total_mb + loaded <= plan.budget_mb
+
+
+def restart_for(daemon, target: Optional[int]) -> dict:
+    """Stop with exit code 75 (systemd starts the daemon again, on the new release)."""
+    log.warning("engines: release %s does not fit beside the loaded engines; restarting to load it", target)
+    daemon.exit_code = OtaExitCode.TEMPORARY
+    threading.Timer(RESTART_DELAY_S, daemon.stop_event.set).start()
+    return {"release": target, "previous": getattr(daemon, "engine_release", None), "restarting": True}
+
+
 def reload_engines(daemon) -> dict:
-    """Load the TTS and face engines of the release ``current`` names and swap them in."""
+    """Load the TTS and face engines of the release ``current`` names and swap them in (or restart)."""
     from ..registry import component
 
     pipeline = daemon.pipeline
@@ -71,6 +101,8 @@ def reload_engines(daemon) -> dict:
     with _swap_lock:
         previous = getattr(daemon, "engine_release", None)
         target = release_of(config.engines.dir)
+        if not room_for_both(daemon):
+            return restart_for(daemon, target)
         try:
             tts = component("tts").load(config)
             face = component("face").load(config) if component("face").enabled(config) else None
@@ -83,3 +115,16 @@ def reload_engines(daemon) -> dict:
         daemon.engine_release = target
     log.info("engines: release %s loaded (was %s)", target, previous)
     return {"release": target, "previous": previous}
+
+
+def catch_up(daemon) -> None:
+    """Once loaded: if ``current`` moved while the daemon was loading (an install's rollback that could
+    not reach it), load what it names now."""
+    linked = release_of(daemon.config.engines.dir)
+    if linked != getattr(daemon, "engine_release", None):
+        log.warning("engines: current moved to release %s while loading release %s; loading it",
+                    linked, daemon.engine_release)
+        try:
+            reload_engines(daemon)
+        except TalkerError as exc:
+            log.error("engines: %s", exc.message)

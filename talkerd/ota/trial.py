@@ -98,5 +98,30 @@ def tell_daemon(socket: Optional[Path], timeout_s: float) -> Optional[str]:
         return f"the daemon could not load the release: {exc.message} [{exc.code}]"
     except TalkerError as exc:
         return f"the daemon did not confirm the release: {exc.message}"
-    log.info("daemon loaded release %s", (result or {}).get("release") if isinstance(result, dict) else result)
+    result = result if isinstance(result, dict) else {}
+    if result.get("restarting"):
+        return wait_for_release(socket, result.get("release"), timeout_s)
+    log.info("daemon loaded release %s", result.get("release"))
     return None
+
+
+def wait_for_release(socket: Path, release: Optional[int], timeout_s: float) -> Optional[str]:
+    """After the daemon restarted to load ``release``: None once it runs it, else why not."""
+    import time
+
+    from ..control.protocol import ControlClient
+
+    deadline = time.monotonic() + timeout_s
+    seen = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with ControlClient(socket, timeout_s=5) as client:
+                shown = client.call("engines", {})
+            seen = f"it runs release {shown.get('active')}"
+            if shown.get("active") == release:
+                log.info("daemon restarted on release %s", release)
+                return None
+        except TalkerError as exc:
+            seen = exc.message
+        time.sleep(0.5)
+    return f"the daemon restarted to load release {release} but did not run it within {timeout_s:g} s ({seen})"
