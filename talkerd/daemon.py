@@ -100,7 +100,7 @@ class Daemon:
         self.display_reason = ""
         self.exit_code = ExitCode.OK
         self._reload_pending = False
-        self.engine_release: int | None = None
+        self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
         self._frame_tap = frame_tap
         self.sink = None
@@ -128,7 +128,7 @@ class Daemon:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
-        self.engine_release = release_of(self.config.engines.dir)  # the OTA release the engines come from
+        self.engine_release = release_of(self.config.engines.dir)
         parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts

@@ -252,3 +252,37 @@ def test_cli_exit_codes_and_messages(kiosk, capsys):
     assert cli.main(["--config", str(config), "list"]) == 0
     out = capsys.readouterr().out
     assert "current committed" in out and "factory" in out
+
+
+def test_recover_falls_back_from_a_damaged_active_release(kiosk):
+    from talkerd.ota.errors import StoreError
+
+    cfg, signer, tmp = kiosk
+    installer(cfg).install(bundle(tmp / "v2.bundle", 2, [signer], [affine_engine(tmp)]))
+    onnx = cfg.releases_dir / "2" / "engines" / "affine" / "affine.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")  # a bad sector: same size, other content
+    actions = installer(cfg).recover(full=True)
+    assert any("release 2 is damaged (engines/affine/affine.onnx: sha256 differs); switched to release 1" in a for a in actions)
+    store = Store(cfg.root, cfg.releases_dir, None)
+    assert store.current_version() == 1 and store.read_state().committed == 1
+    face = cfg.releases_dir / "1" / "engines" / "face-mouth" / "model.onnx"
+    face.write_bytes(b"")
+    onnx.unlink()
+    with pytest.raises(StoreError, match="no other intact release is kept; install a newer bundle"):
+        installer(cfg).recover(full=True)
+    assert installer(cfg).install(bundle(tmp / "v3.bundle", 3, [signer], [FACE_ENGINE])).version == 3
+
+
+def test_the_daemon_knows_when_a_release_changes_a_model(kiosk):
+    from talkerd.ota.daemon_side import release_of
+
+    cfg, signer, tmp = kiosk
+    gguf = tmp / "model.gguf"
+    versions = {}
+    for version, content in ((2, b"one"), (3, b"two"), (4, b"two")):
+        gguf.write_bytes(content)
+        installer(cfg).install(bundle(tmp / f"v{version}.bundle", version, [signer], [FACE_ENGINE], models={"llm": gguf}))
+        versions[version] = release_of(cfg.root / "current" / "engines")
+    assert [versions[v].version for v in (2, 3, 4)] == [2, 3, 4]
+    assert versions[2].models != versions[3].models and versions[3].models == versions[4].models
+    assert list(versions[4].models) == ["models/model.gguf"]

@@ -328,9 +328,15 @@ class Installer:
 
     # -- recover ----------------------------------------------------------------------------------
     def recover(self, *, full: bool = False) -> List[str]:
-        """Bring the store back to a committed, intact release after a crash; returns what was done."""
+        """Bring the store back to a committed, intact release after a crash; returns what was done.
+        ``StoreError`` when the active release is damaged and no intact one is kept."""
         with self.store.locked():
-            return self._recover(full=full)
+            actions = self._recover(full=full)
+            current = self.store.current_version()
+            problems = self.store.problems(current, full=False) if current is not None else []
+            if problems:
+                raise StoreError(actions[-1])
+            return actions
 
     def _recover(self, *, full: bool = False) -> List[str]:
         store, actions = self.store, []
@@ -369,9 +375,12 @@ class Installer:
         return actions
 
     def _fall_back(self, state: StoreState, broken: int, problems: List[str]) -> str:
+        """Switch to the newest intact kept release; a damaged one with nothing to fall back to stays
+        active (an install can still repair it)."""
         for version in [v for v in reversed(self.store.versions()) if v != broken]:
             if not self.store.problems(version):
                 self.store.switch(version)
                 self.store.write_state(state.model_copy(update={"committed": version}))
                 return f"release {broken} is damaged ({'; '.join(problems[:3])}); switched to release {version}"
-        raise StoreError(f"release {broken} is damaged ({'; '.join(problems[:3])}) and no other intact release is kept")
+        return (f"release {broken} is damaged ({'; '.join(problems[:3])}) and no other intact release is kept; "
+                "install a newer bundle to repair it")
