@@ -117,4 +117,4 @@ def test_install_from_a_url_on_the_command_line(served, capsys):
     err = capsys.readouterr().err
     assert "resuming" in err and "release 1 committed" in err
     assert (tmp / "store" / "current").resolve().name == "1"
-    assert not list((tmp / "store" / "downloads").iterdir())  # the finished download is not kept
+    assert not list((tmp / "ota" / "downloads").iterdir())  # the finished download is not kept

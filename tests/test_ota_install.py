@@ -286,3 +286,31 @@ def test_the_daemon_knows_when_a_release_changes_a_model(kiosk):
     assert [versions[v].version for v in (2, 3, 4)] == [2, 3, 4]
     assert versions[2].models != versions[3].models and versions[3].models == versions[4].models
     assert list(versions[4].models) == ["models/model.gguf"]
+
+
+def test_rollback_with_nothing_to_go_back_to_says_so(kiosk):
+    from talkerd.ota.errors import NoRelease
+
+    cfg, signer, tmp = kiosk
+    with pytest.raises(NoRelease, match="no intact release older than 1 to roll back to") as caught:
+        installer(cfg).rollback()
+    assert caught.value.exit_code == 1
+    with pytest.raises(NoRelease, match=r"no release 7 here \(releases: 1\)"):
+        installer(cfg).rollback(7)
+
+
+def test_a_bit_flip_anywhere_in_the_bundle_is_refused(kiosk):
+    """The header, a signature's key and its bytes, the manifest, and 24 positions spread over the file."""
+    cfg, signer, tmp = kiosk
+    good = bundle(tmp / "v2.bundle", 2, [signer], [FACE_ENGINE, affine_engine(tmp)])
+    data = good.read_bytes()
+    before = listing(cfg.root)
+    codes = set()
+    head = [3, 8, 9 + 5, 9 + 40, 9 + 96 + 2, 9 + 96 + 4 + 10, 9 + 96 + 4 + 300]
+    for offset in head + list(np.linspace(0, len(data) - 1, 24).astype(int)):
+        bad = _write(tmp / "flipped.bundle", _flip(data, int(offset)))
+        with pytest.raises(BundleRejected) as caught:
+            installer(cfg).install(bad)
+        codes.add(caught.value.code)
+        assert listing(cfg.root) == before, f"a flip at byte {offset} changed the store"
+    assert {"bad_format", "bad_signature", "hash_mismatch"} <= codes

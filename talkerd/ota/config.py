@@ -41,7 +41,8 @@ class OtaConfig(_Section):
     """Where releases are staged and kept, one folder per version; default ``<root>/releases``. Must be
     on the same file system as ``root`` (the switch is a rename)."""
     downloads: Optional[ConfigPath] = None
-    """Partial and finished downloads; default ``<root>/downloads``."""
+    """Partial and finished downloads; default ``ota/downloads`` beside the store's folder
+    (``/var/lib/talkerd/ota/downloads``), so a refused download leaves the store untouched."""
     trust: ConfigPath = Path("/etc/talkerd/ota-trust.json")
     """The pinned trust root: public keys and threshold (``talkerd-ota trust`` writes one)."""
     keep: int = Field(default=2, ge=1, le=50)
@@ -70,7 +71,7 @@ class OtaConfig(_Section):
 
     @property
     def downloads_dir(self) -> Path:
-        return self.downloads if self.downloads is not None else self.root / "downloads"
+        return self.downloads if self.downloads is not None else self.root.parent / "ota" / "downloads"
 
 
 def parse_ota_config(data: dict, *, source: str, base_dir: Optional[Path]) -> OtaConfig:

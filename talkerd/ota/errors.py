@@ -4,7 +4,7 @@ Codes are grouped by exit code, so a script can react to the kind of failure wit
 
 | exit | errors |
 |---|---|
-| 1  | the bundle is valid but refused here: ``not_newer``, ``expired``, ``incompatible``, ``trial_failed`` |
+| 1  | the bundle is valid but refused here: ``not_newer``, ``expired``, ``incompatible``; ``trial_failed``; ``no_release`` (nothing to roll back to) |
 | 2  | usage |
 | 65 | the bundle is not what it was signed as: ``bad_format``, ``truncated``, ``unsigned``, ``bad_signature``, ``bad_manifest``, ``hash_mismatch``, ``size_mismatch``, ``missing_file``, ``extra_file``, ``too_large`` |
 | 69 | ``build_failed`` (TensorRT engines could not be built on the device) |
@@ -50,6 +50,13 @@ class TrialFailed(OtaError):
     """The new release did not pass its trial; the previous one is active again."""
 
     code = "trial_failed"
+    exit_code = ExitCode.FAILURE
+
+
+class NoRelease(OtaError):
+    """There is no kept release to roll back to (or not the one asked for)."""
+
+    code = "no_release"
     exit_code = ExitCode.FAILURE
 
 

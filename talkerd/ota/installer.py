@@ -26,7 +26,7 @@ from typing import List, Optional
 
 from .bundle import Header, iter_payload, read_header, verify
 from .config import OtaConfig
-from .errors import BuildFailed, BundleRejected, NoSpace, PolicyRefused, StoreError, TrialFailed
+from .errors import BuildFailed, BundleRejected, NoRelease, NoSpace, PolicyRefused, StoreError, TrialFailed
 from .fileio import FileLayer
 from .keys import TrustRoot, check_signatures, load_trust, trust_json
 from .manifest import ENGINES_DIR, BundleManifest, check_contents
@@ -309,7 +309,7 @@ class Installer:
             versions = self.store.versions()
             if to is not None:
                 if to not in versions:
-                    raise StoreError(f"no release {to} here (releases: {', '.join(map(str, versions)) or 'none'})")
+                    raise NoRelease(f"no release {to} here (releases: {', '.join(map(str, versions)) or 'none'})")
                 candidates = [to]
             else:
                 candidates = [v for v in reversed(versions) if current is None or v < current]
@@ -324,7 +324,7 @@ class Installer:
                 if failure:
                     log.error("%s", failure)
                 return version
-            raise StoreError(f"no intact release older than {current} to roll back to")
+            raise NoRelease(f"no intact release {'older than ' + str(current) if to is None else to} to roll back to")
 
     # -- recover ----------------------------------------------------------------------------------
     def recover(self, *, full: bool = False) -> List[str]:
