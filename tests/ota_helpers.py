@@ -121,3 +121,24 @@ def with_signatures(source: Path, target: Path, signatures: List[Tuple[bytes, by
     head = MAGIC + struct.pack(">B", len(signatures)) + b"".join(k + s for k, s in signatures)
     target.write_bytes(head + struct.pack(">I", len(raw)) + raw + rest)
     return target
+
+
+def resigned(source: Path, target: Path, keys, edit: Callable[[dict], dict]) -> Path:
+    """A bundle whose manifest is edited and signed again (a publisher's mistake, not an attack): the
+    payload keeps only the files the edited manifest lists."""
+    import json
+
+    from talkerd.ota.keys import sign
+    from talkerd.ota.manifest import manifest_bytes, parse_manifest
+
+    head, entries = split(source.read_bytes())
+    import io
+
+    _, raw = read_signed_parts(io.BytesIO(source.read_bytes()))
+    manifest = parse_manifest(json.dumps(edit(json.loads(raw))).encode())
+    raw = manifest_bytes(manifest)
+    signatures = sign(keys, raw)
+    listed = {f.path for f in manifest.files}
+    head = MAGIC + struct.pack(">B", len(signatures)) + b"".join(k + s for k, s in signatures) + struct.pack(">I", len(raw)) + raw
+    target.write_bytes(join(head, [e for e in entries if e[0] in listed]))
+    return target

@@ -314,3 +314,16 @@ def test_a_bit_flip_anywhere_in_the_bundle_is_refused(kiosk):
         codes.add(caught.value.code)
         assert listing(cfg.root) == before, f"a flip at byte {offset} changed the store"
     assert {"bad_format", "bad_signature", "hash_mismatch"} <= codes
+
+
+def test_an_engine_whose_onnx_the_signed_manifest_leaves_out_is_refused_before_staging(kiosk):
+    from .ota_helpers import resigned
+
+    cfg, signer, tmp = kiosk
+    good = bundle(tmp / "v2.bundle", 2, [signer], [FACE_ENGINE])
+    drop_onnx = lambda m: {**m, "files": [f for f in m["files"] if not f["path"].endswith(".onnx")]}  # noqa: E731
+    bad = resigned(good, tmp / "bad.bundle", [signer], drop_onnx)
+    before = listing(cfg.root)
+    with pytest.raises(BundleRejected, match="engine face-mouth: its ONNX model.onnx is not in the bundle") as caught:
+        installer(cfg).install(bad)
+    assert caught.value.code == "missing_file" and listing(cfg.root) == before

@@ -24,15 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
+from ..engines.manifest import MANIFEST_FILE
+from . import trial as trials
 from .bundle import Header, iter_payload, read_header, verify
 from .config import OtaConfig
-from .errors import BuildFailed, BundleRejected, NoRelease, NoSpace, PolicyRefused, StoreError, TrialFailed
+from .device import Platform, detect
+from .errors import BundleRejected, NoRelease, NoSpace, PolicyRefused, StoreError, TrialFailed
 from .fileio import FileLayer
 from .keys import TrustRoot, check_signatures, load_trust, trust_json
-from .manifest import ENGINES_DIR, BundleManifest, check_contents
-from .device import Platform, detect
-from .store import MANIFEST_NAME, SIGNATURES_NAME, StoreState, Store, Trial, folder_problems
-from . import trial as trials
+from .manifest import ENGINES_DIR, BundleManifest, check_contents, check_engine_manifests
+from .onboard import build_missing_engines
+from .recovery import recover_store
+from .store import MANIFEST_NAME, SIGNATURES_NAME, Store, StoreState, Trial, folder_problems
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +128,17 @@ class Installer:
             found.append(Refusal("incompatible", problem))
         return found
 
+    @staticmethod
+    def verified(path: Path, trust: TrustRoot) -> Header:
+        """The bundle checked completely (signatures, every file, the engines' own manifests); writes nothing."""
+        header, engine_manifests = verify(path, trust, keep=lambda p: p.startswith(ENGINES_DIR + "/") and p.endswith("/" + MANIFEST_FILE))
+        check_contents(header.manifest)
+        check_engine_manifests(header.manifest, engine_manifests)
+        return header
+
     def inspect(self, path: Path) -> Inspection:
         """Verify a bundle completely and say whether it would install; writes nothing."""
-        header, _ = verify(path, self.trust())
-        check_contents(header.manifest)
+        header = self.verified(path, self.trust())
         return Inspection(header, self.refusals(header.manifest, self.store.read_state()), self.platform)
 
     def _check_rotation(self, header: Header, trust: TrustRoot) -> None:
@@ -151,12 +161,11 @@ class Installer:
     # -- install ----------------------------------------------------------------------------------
     def install(self, path: Path) -> InstallResult:
         with self.store.locked():
-            self._recover()
+            recover_store(self.store)
             trust = self.trust()
             self.progress("checking the signature and every file")
-            header, _ = verify(path, trust)
+            header = self.verified(path, trust)
             manifest = header.manifest
-            check_contents(manifest)
             self._check_rotation(header, trust)
             state = self.store.read_state()
             refusals = self.refusals(manifest, state)
@@ -187,7 +196,8 @@ class Installer:
             self.layer.fsync(staging / MANIFEST_NAME)
             self.layer.write_file(staging / SIGNATURES_NAME, [b"".join(k + s for k, s in header.signatures)])
             self.layer.fsync(staging / SIGNATURES_NAME)
-            built = self._build_engines(staging, header.manifest)
+            built = build_missing_engines(staging, header.manifest, self.platform, self.layer,
+                                          self.cfg.cpu_threads, self.progress)
             for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):
                 self.layer.fsync_dir(folder)
             problems = folder_problems(staging)
@@ -222,40 +232,6 @@ class Installer:
                 self.layer.remove_tree(staging)
             except OSError as exc:  # recover removes it at the next run
                 log.warning("could not remove %s: %s", staging, exc)
-
-    def _build_engines(self, staging: Path, manifest: BundleManifest) -> List[str]:
-        """TensorRT engines for this device, where the bundle has none that fit (the existing builder)."""
-        if self.platform.tensorrt is None or not manifest.engines:
-            return []
-        from argparse import Namespace
-
-        from ..engines import build
-        from ..engines.manifest import load_manifest
-        from ..engines.sidecar import choose_engine, engine_files
-        from ..errors import EngineError
-
-        cfg = trials.engines_config(staging, "auto", self.cfg.cpu_threads)
-        try:
-            tools = build._tensorrt()
-        except EngineError as exc:
-            raise BuildFailed(f"this device is set up for TensorRT {self.platform.tensorrt} but: {exc.message}") from None
-        version, capability = tools[3], tools[4]
-        lines = []
-        for entry in manifest.engines:
-            engine_manifest = load_manifest(cfg.dir / entry.name)
-            found, _, _ = choose_engine(engine_manifest, engine_files(cfg.build_dir, entry.name), version, capability)
-            if found is not None:
-                continue
-            self.progress(f"building the TensorRT engine {entry.name} for TensorRT {version}, sm{capability}")
-            args = Namespace(force=False, timing_cache=None, workspace_mb=1024, quiet=False)
-            try:
-                lines.append(build.build_one(engine_manifest, cfg, tools, args))
-            except (build.BuildFailed, EngineError) as exc:
-                raise BuildFailed(f"engine {entry.name}: {exc.message}") from None
-        for path in sorted(p for p in (staging / ENGINES_DIR).rglob("*") if p.is_file()):
-            if path.name.endswith((".engine", ".engine.json", ".cache")):
-                self.layer.fsync(path)
-        return lines
 
     def _switch_and_try(self, manifest: BundleManifest, state: StoreState, built: List[str]) -> InstallResult:
         version, previous = manifest.version, self.store.current_version()
@@ -304,7 +280,7 @@ class Installer:
     def rollback(self, to: Optional[int] = None) -> int:
         """Make an older kept release (the newest intact one, or ``to``) the committed one."""
         with self.store.locked():
-            self._recover()
+            recover_store(self.store)
             state, current = self.store.read_state(), self.store.current_version()
             versions = self.store.versions()
             if to is not None:
@@ -331,56 +307,9 @@ class Installer:
         """Bring the store back to a committed, intact release after a crash; returns what was done.
         ``StoreError`` when the active release is damaged and no intact one is kept."""
         with self.store.locked():
-            actions = self._recover(full=full)
+            actions = recover_store(self.store, full=full)
             current = self.store.current_version()
             problems = self.store.problems(current, full=False) if current is not None else []
             if problems:
                 raise StoreError(actions[-1])
             return actions
-
-    def _recover(self, *, full: bool = False) -> List[str]:
-        store, actions = self.store, []
-        store.ensure_dirs()
-        for leftover in store.leftovers():
-            self.layer.remove_tree(leftover)
-            actions.append(f"removed the unfinished {leftover.name}")
-        stray_link = store.root / ".current.new"
-        if stray_link.is_symlink() or stray_link.exists():
-            self.layer.unlink(stray_link)
-            self.layer.fsync_dir(store.root)
-        state = store.read_state()
-        if state.trial is not None:
-            trial = state.trial
-            store.switch(trial.previous)
-            state = state.model_copy(update={"trial": None})
-            store.write_state(state)
-            if trial.version in store.versions() and trial.version not in (state.committed, state.factory):
-                store.remove_release(trial.version)
-            actions.append(f"rolled back the interrupted trial of release {trial.version} to "
-                           f"{trial.previous if trial.previous is not None else 'no release'}")
-        for version in store.versions():
-            if version > state.highest_version and version != state.committed:
-                store.remove_release(version)
-                actions.append(f"removed release {version}, which was never committed")
-        if store.current_version() != state.committed and (state.committed in store.versions() or state.committed is None):
-            store.switch(state.committed)
-            actions.append(f"switched current back to the committed release {state.committed}")
-        current = store.current_version()
-        if current is not None:
-            problems = store.problems(current, full=full or bool(actions))
-            if problems:
-                actions.append(self._fall_back(state, current, problems))
-        for line in actions:
-            log.warning("recover: %s", line)
-        return actions
-
-    def _fall_back(self, state: StoreState, broken: int, problems: List[str]) -> str:
-        """Switch to the newest intact kept release; a damaged one with nothing to fall back to stays
-        active (an install can still repair it)."""
-        for version in [v for v in reversed(self.store.versions()) if v != broken]:
-            if not self.store.problems(version):
-                self.store.switch(version)
-                self.store.write_state(state.model_copy(update={"committed": version}))
-                return f"release {broken} is damaged ({'; '.join(problems[:3])}); switched to release {version}"
-        return (f"release {broken} is damaged ({'; '.join(problems[:3])}) and no other intact release is kept; "
-                "install a newer bundle to repair it")

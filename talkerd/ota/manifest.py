@@ -13,6 +13,9 @@ from typing import Dict, Literal, Optional, Tuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..engines.manifest import MANIFEST_FILE
+from ..engines.manifest import parse_manifest as parse_engine_manifest
+from ..errors import ConfigError
+from ..tomlfile import TOMLDecodeError, tomllib
 from .errors import BundleRejected
 from .keys import TrustRoot
 
@@ -223,3 +226,28 @@ def check_contents(manifest: BundleManifest) -> None:
     for role, path in manifest.models.items():
         if path not in paths and not any(p.startswith(path + "/") for p in paths):
             raise BundleRejected(f"model {role}: {path} is not in the bundle", code="missing_file")
+
+
+def engine_manifest_path(name: str) -> str:
+    return f"{ENGINES_DIR}/{name}/{MANIFEST_FILE}"
+
+
+def check_engine_manifests(manifest: BundleManifest, contents: Dict[str, bytes]) -> None:
+    """Each engine's manifest.toml (``contents``: path → bytes, already hash-checked) is valid and its
+    ONNX is in the bundle with the sha256 it names: otherwise the engine would only fail at its trial."""
+    for engine in manifest.engines:
+        path = engine_manifest_path(engine.name)
+        try:
+            data = tomllib.loads(contents[path].decode("utf-8"))
+            engine_manifest = parse_engine_manifest(data, source=path, folder_name=engine.name)
+        except (UnicodeDecodeError, TOMLDecodeError) as exc:
+            raise BundleRejected(f"{path}: not valid TOML: {exc}", code="bad_manifest") from None
+        except ConfigError as exc:
+            raise BundleRejected(exc.message, code="bad_manifest") from None
+        onnx = manifest.file(f"{ENGINES_DIR}/{engine.name}/{engine_manifest.onnx}")
+        if onnx is None:
+            raise BundleRejected(f"engine {engine.name}: its ONNX {engine_manifest.onnx} is not in the bundle",
+                                 code="missing_file")
+        if onnx.sha256 != engine_manifest.sha256:
+            raise BundleRejected(f"engine {engine.name}: {engine_manifest.onnx} has sha256 {onnx.sha256} in the bundle, "
+                                 f"its manifest.toml names {engine_manifest.sha256}", code="hash_mismatch")
