@@ -46,7 +46,7 @@ def _steps(cfg, new, tmp):
     return recorder.kinds
 
 
-def _assert_serves_a_verified_release(cfg, new):
+def _assert_serves_a_verified_release(cfg, new, *, update_again=True):
     """What the next start does (recover), then: a complete release, old or new, that passes the trial."""
     installer(cfg).recover()
     store = Store(cfg.root, cfg.releases_dir, FileLayer())
@@ -56,7 +56,7 @@ def _assert_serves_a_verified_release(cfg, new):
     assert store.problems(current, full=True) == []
     assert store.leftovers() == [] and not (cfg.root / ".current.new").exists()
     assert trial.check_release(store.release_dir(current), store.manifest(current), "onnxruntime", 1) == []
-    if current == OLD:  # the interrupted update goes in on the next try
+    if current == OLD and update_again:  # the interrupted update goes in on the next try
         assert installer(cfg).install(new).version == NEW
     return current
 
@@ -105,3 +105,43 @@ def test_sigkill_at_every_step_leaves_a_verified_release(template, capsys):
         print(f"\nSIGKILL: {len(reports)} crash points ({dict(per_kind)}); "
               f"recovered to the old release: {outcomes[OLD]}, the new one: {outcomes[NEW]}")
     assert outcomes[OLD] and outcomes[NEW]
+
+
+def _cut_install(cfg, new, root, step):
+    """The store as a power cut before install step ``step`` leaves it."""
+    shutil.copytree(cfg.root, root, symlinks=True)
+    disk = PowerCutDisk(root, cut_at=step)
+    try:
+        installer(cfg.model_copy(update={"root": root}), layer=disk).install(new)
+    except PowerCut:
+        pass
+    disk.power_cut()
+
+
+def test_a_power_cut_during_recovery_is_recovered_at_the_start_after(template, capsys):
+    """Two faults: the power fails during an install and again during the recovery at the next start."""
+    cfg, new, tmp = template
+    kinds = _steps(cfg, new, tmp)
+    exercised = 0
+    for step in range(1, len(kinds) + 1):
+        base = tmp / f"base-{step}"
+        _cut_install(cfg, new, base, step)
+        probe = tmp / f"probe-{step}"
+        shutil.copytree(base, probe, symlinks=True)
+        recorder = StepRecorder()
+        installer(cfg.model_copy(update={"root": probe}), layer=recorder).recover()
+        for cut in range(1, len(recorder.kinds) + 1):
+            root = tmp / f"twice-{step}-{cut}"
+            shutil.copytree(base, root, symlinks=True)
+            at = cfg.model_copy(update={"root": root})
+            disk = PowerCutDisk(root, cut_at=cut)
+            try:
+                installer(at, layer=disk).recover()
+            except PowerCut:
+                pass
+            disk.power_cut()
+            _assert_serves_a_verified_release(at, new, update_again=False)
+            exercised += 1
+    with capsys.disabled():
+        print(f"\npower cut during the recovery after a power cut: {exercised} crash points")
+    assert exercised > len(kinds)
