@@ -131,3 +131,50 @@ def test_when_the_budget_does_not_hold_both_sets_the_daemon_restarts_on_the_new_
     finally:
         for daemon in daemons:
             daemon.stop()
+
+
+def test_a_release_whose_model_does_not_load_in_the_daemon_is_rolled_back(tmp_path):
+    """The LLM changes, so the daemon restarts on the release; its GGUF does not load, so the trial fails,
+    the release is rolled back and the daemon restarts once more, on the old release, with its LLM."""
+    from .gguf_factory import write_tiny_llama
+
+    signer, public = key(tmp_path / "keys", "publisher")
+    socket = tmp_path / "control.sock"
+    cfg = ota_config(tmp_path, write_trust(tmp_path / "trust.json", [public]), control_socket=str(socket))
+    (tmp_path / "src").mkdir()
+    gguf = write_tiny_llama(tmp_path / "src" / "llm.gguf")
+    installer(cfg.model_copy(update={"control_socket": None})).install(
+        bundle(tmp_path / "v1.bundle", 1, [signer], _engines(), models={"llm": gguf}))
+    current = cfg.root / "current"
+    config = write_config(tmp_path, {'dir = "../engines"': f'dir = "{current / "engines"}"',
+                                     'build_dir = "../var/engines"': f'build_dir = "{current / "engines"}"',
+                                     'model = "../var/models/smollm2-135m-instruct-q4_1.gguf"': f'model = "{current / "models" / "llm.gguf"}"'})
+    args = ("--input", "none", "--display", "none", "--output", "none")
+    daemons = [DaemonProcess(config, *args)]
+    exits = []
+    stop = threading.Event()
+
+    def systemd() -> None:  # Restart=on-failure
+        while not stop.is_set():
+            code = daemons[-1].process.wait()
+            if stop.is_set():
+                return
+            exits.append(code)
+            daemons.append(DaemonProcess(config, *args))
+
+    try:
+        assert daemons[0].wait_ready()["components"]["llm"]["state"] == "ok"
+        threading.Thread(target=systemd, daemon=True).start()
+        broken = tmp_path / "broken" / "llm.gguf"
+        broken.parent.mkdir()
+        broken.write_bytes(b"GGUF" + bytes(4096))
+        with pytest.raises(TrialFailed, match=r"with release 2 the daemon lost llm"):
+            installer(cfg).install(bundle(tmp_path / "v2.bundle", 2, [signer], _engines(), models={"llm": broken}))
+        assert exits == [75, 75]  # onto release 2, and (the installer waited for it) back onto release 1
+        back = daemons[-1].wait_ready()
+        assert back["components"]["llm"]["state"] == "ok"
+        assert daemons[-1].call("engines")["active"] == 1
+    finally:
+        stop.set()
+        for daemon in daemons:
+            daemon.stop()

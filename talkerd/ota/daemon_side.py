@@ -91,7 +91,15 @@ def engines_status(daemon) -> dict:
     return {"active": None if loading else loaded, "loading": loaded if loading else None, "current_link": linked,
             "pending": linked if linked != loaded else None, "trial": trial,
             "store": str(root) if root else None, "engines_dir": str(engines_dir),
-            **{name: states[name].state.value if name in states else None for name in ENGINE_COMPONENTS}}
+            "unavailable": {name: s.detail for name, s in states.items()
+                            if name in _component_names() and s.state.value == "unavailable"}}
+
+
+def _component_names() -> tuple:
+    """The models and engines a release can bring (not the devices, which come and go on their own)."""
+    from ..registry import COMPONENTS
+
+    return tuple(c.name for c in COMPONENTS)
 
 
 def restart_reason(daemon, target: Optional[Release]) -> Optional[str]:

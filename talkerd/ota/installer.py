@@ -28,6 +28,7 @@ from ..engines.manifest import MANIFEST_FILE
 from . import trial as trials
 from .bundle import Header, iter_payload, read_header, verify
 from .config import OtaConfig
+from .daemon_link import tell_daemon
 from .device import Platform, detect
 from .errors import BundleRejected, NoRelease, NoSpace, PolicyRefused, StoreError, TrialFailed
 from .fileio import FileLayer
@@ -241,7 +242,7 @@ class Installer:
         problems = trials.check_release(self.store.release_dir(version), manifest, self.cfg.trial_backend,
                                         self.cfg.cpu_threads)
         if not problems:
-            failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+            failure = tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
             problems = [failure] if failure else []
         if problems:
             self._undo_trial(version, previous)
@@ -263,7 +264,7 @@ class Installer:
         self.store.write_state(state.model_copy(update={"trial": None}))
         if version in self.store.versions() and version not in (state.committed, state.factory):
             self.store.remove_release(version)
-        failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+        failure = tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
         if failure:
             log.error("after the rollback to %s: %s", previous, failure)
 
@@ -296,7 +297,7 @@ class Installer:
                     continue
                 self.store.switch(version)
                 self.store.write_state(state.model_copy(update={"committed": version}))
-                failure = trials.tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+                failure = tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
                 if failure:
                     log.error("%s", failure)
                 return version

@@ -1,5 +1,5 @@
 """A release's trial: its engines loaded, warmed up and run on the bundle's warm-up inputs, each output
-compared with the expected one within the bundle's tolerance; then the daemon told to load it.
+compared with the expected one within the bundle's tolerance (then ``daemon_link`` has the daemon load it).
 
 The check runs on the backend the OTA config names (``auto``: TensorRT where an engine for this device
 was built or shipped, else ONNX Runtime — on the development machine always ONNX Runtime).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
@@ -79,49 +79,3 @@ def check_release(release: Path, manifest: BundleManifest, backend: str, threads
         log.info("trial: engine %s: %s", entry.name, "; ".join(found) if found else "ok")
         problems += found
     return problems
-
-
-def tell_daemon(socket: Optional[Path], timeout_s: float) -> Optional[str]:
-    """Ask a running daemon to load the active release. None when it did (or no daemon runs: it
-    reads the release at its next start); otherwise why it could not."""
-    if socket is None:
-        return None
-    from ..control.protocol import ControlClient, DaemonError, NoDaemon
-
-    try:
-        with ControlClient(socket, timeout_s=timeout_s) as client:
-            result = client.call("engines.reload", {})
-    except NoDaemon:
-        log.info("no daemon on %s: it loads the active release when it starts", socket)
-        return None
-    except DaemonError as exc:
-        return f"the daemon could not load the release: {exc.message} [{exc.code}]"
-    except TalkerError as exc:
-        return f"the daemon did not confirm the release: {exc.message}"
-    result = result if isinstance(result, dict) else {}
-    if result.get("restarting"):
-        return wait_for_release(socket, result.get("release"), timeout_s)
-    log.info("daemon loaded release %s", result.get("release"))
-    return None
-
-
-def wait_for_release(socket: Path, release: Optional[int], timeout_s: float) -> Optional[str]:
-    """After the daemon restarted to load ``release``: None once it runs it, else why not."""
-    import time
-
-    from ..control.protocol import ControlClient
-
-    deadline = time.monotonic() + timeout_s
-    seen = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            with ControlClient(socket, timeout_s=5) as client:
-                shown = client.call("engines", {})
-            seen = f"it runs release {shown.get('active')}"
-            if shown.get("active") == release:
-                log.info("daemon restarted on release %s", release)
-                return None
-        except TalkerError as exc:
-            seen = exc.message
-        time.sleep(0.5)
-    return f"the daemon restarted to load release {release} but did not run it within {timeout_s:g} s ({seen})"
