@@ -7,7 +7,7 @@ import hashlib
 import os
 import struct
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from talkerd.ota.bundle import MAGIC, read_signed_parts
 from talkerd.ota.config import OtaConfig, parse_ota_config
@@ -123,19 +123,24 @@ def with_signatures(source: Path, target: Path, signatures: List[Tuple[bytes, by
     return target
 
 
-def resigned(source: Path, target: Path, keys, edit: Callable[[dict], dict]) -> Path:
-    """A bundle whose manifest is edited and signed again (a publisher's mistake, not an attack): the
-    payload keeps only the files the edited manifest lists."""
+def resigned(source: Path, target: Path, keys, edit: Callable[[dict], dict], replace: Optional[Dict[str, bytes]] = None) -> Path:
+    """A bundle whose manifest is edited and signed again (a publisher's mistake, not an attack): files in
+    ``replace`` get new content (and the manifest their size and sha256); the payload keeps only the
+    files the edited manifest lists."""
+    import io
     import json
 
     from talkerd.ota.keys import sign
     from talkerd.ota.manifest import manifest_bytes, parse_manifest
 
+    replace = replace or {}
     head, entries = split(source.read_bytes())
-    import io
-
+    entries = [(p, replace[p], len(replace[p])) if p in replace else (p, d, n) for p, d, n in entries]
     _, raw = read_signed_parts(io.BytesIO(source.read_bytes()))
-    manifest = parse_manifest(json.dumps(edit(json.loads(raw))).encode())
+    data = edit(json.loads(raw))
+    data["files"] = [{**f, "size": len(replace[f["path"]]), "sha256": hashlib.sha256(replace[f["path"]]).hexdigest()}
+                     if f["path"] in replace else f for f in data["files"]]
+    manifest = parse_manifest(json.dumps(data).encode())
     raw = manifest_bytes(manifest)
     signatures = sign(keys, raw)
     listed = {f.path for f in manifest.files}

@@ -45,3 +45,18 @@ def test_keygen_trust_make_bundle_info_install(tmp_path, capsys):
     assert cli.main(["make-bundle", "--out", str(tmp_path / "x.bundle"), "--version", "2", "--key", str(keys / "fleet-a.key"),
                      "--model", "asr"]) == 2
     assert "--model 'asr': expected ROLE=PATH" in capsys.readouterr().err
+
+
+
+def test_a_store_that_is_not_a_folder_is_a_clear_message_not_a_traceback(tmp_path, capsys):
+    from .ota_helpers import bundle, key, write_trust
+
+    signer, public = key(tmp_path / "keys", "publisher")
+    write_trust(tmp_path / "trust.json", [public])
+    (tmp_path / "store").write_text("not a folder")
+    config = tmp_path / "ota.toml"
+    config.write_text('root = "store"\ntrust = "trust.json"\n')
+    good = bundle(tmp_path / "v1.bundle", 1, [signer], [FACE_ENGINE])
+    assert cli.main(["--config", str(config), "install", str(good)]) == 74
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'store'}: File exists" in err and "Traceback" not in err

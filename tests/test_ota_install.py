@@ -327,3 +327,16 @@ def test_an_engine_whose_onnx_the_signed_manifest_leaves_out_is_refused_before_s
     with pytest.raises(BundleRejected, match="engine face-mouth: its ONNX model.onnx is not in the bundle") as caught:
         installer(cfg).install(bad)
     assert caught.value.code == "missing_file" and listing(cfg.root) == before
+
+
+def test_a_trial_that_cannot_even_read_its_warmup_file_is_rolled_back(kiosk):
+    from .ota_helpers import resigned
+
+    cfg, signer, tmp = kiosk
+    good = bundle(tmp / "v2.bundle", 2, [signer], [FACE_ENGINE])
+    bad = resigned(good, tmp / "bad.bundle", [signer], lambda m: m,
+                   replace={"engines/face-mouth/ota-warmup.npz": b"not an npz file"})
+    before = listing(cfg.root)
+    with pytest.raises(TrialFailed, match="rolled back to 1: engine face-mouth: failed to run: ota-warmup.npz is not a numpy .npz"):
+        installer(cfg).install(bad)
+    assert listing(cfg.root) == before

@@ -9,7 +9,7 @@
     talkerd-ota [--config FILE] [--json] info BUNDLE | install SOURCE | status | list | rollback [--to N] | recover [--full]
 
 Exit codes: see ``errors.py`` (0 ok, 1 refused or trial failed, 2 usage, 65 bad bundle, 69 build failed,
-73 no space, 75 locked or download failed, 78 config).
+73 no space, 74 read/write error, 75 locked or download failed, 77 no permission, 78 config).
 """
 from __future__ import annotations
 
@@ -253,6 +253,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TalkerError as exc:
         _say(f"{exc.message} [{exc.code}]")
         return ExitCode.USAGE if exc.code == "usage" else exc.exit_code
+    except OSError as exc:  # a file of the store or the bundle: say which, and why
+        from .errors import OtaExitCode
+
+        _say(f"{exc.filename or 'a file'}: {exc.strerror or exc}")
+        return OtaExitCode.NO_PERMISSION if isinstance(exc, PermissionError) else OtaExitCode.IO_ERROR
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result, indent=2) if args.json else _human(args.command, result))

@@ -9,7 +9,9 @@ Codes are grouped by exit code, so a script can react to the kind of failure wit
 | 65 | the bundle is not what it was signed as: ``bad_format``, ``truncated``, ``unsigned``, ``bad_signature``, ``bad_manifest``, ``hash_mismatch``, ``size_mismatch``, ``missing_file``, ``extra_file``, ``too_large`` |
 | 69 | ``build_failed`` (TensorRT engines could not be built on the device) |
 | 73 | ``no_space`` (too little free disk, or the disk filled while staging) |
+| 74 | a file could not be read or written (the message names it) |
 | 75 | temporary: ``locked`` (another installer runs), ``download_failed`` |
+| 77 | no permission for a file of the store or the bundle (run as the store's owner, e.g. talkerd) |
 | 78 | ``config_invalid``, ``keys_invalid``, ``store_invalid`` |
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ class OtaExitCode(ExitCode):
 
     BAD_BUNDLE = 65  # EX_DATAERR
     NO_SPACE = 73  # EX_CANTCREAT
+    IO_ERROR = 74  # EX_IOERR
     TEMPORARY = 75  # EX_TEMPFAIL
+    NO_PERMISSION = 77  # EX_NOPERM
 
 
 class OtaError(TalkerError):

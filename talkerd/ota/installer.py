@@ -239,24 +239,33 @@ class Installer:
         self.store.write_state(state.model_copy(update={"trial": Trial(version=version, previous=previous)}))
         self.store.switch(version)
         self.progress(f"release {version} active; on trial")
-        problems = trials.check_release(self.store.release_dir(version), manifest, self.cfg.trial_backend,
-                                        self.cfg.cpu_threads)
-        if not problems:
-            failure = tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
-            problems = [failure] if failure else []
+        problems = self._trial(version, manifest)
         if problems:
             self._undo_trial(version, previous)
             raise TrialFailed(f"release {version} failed its trial and was rolled back to "
                               f"{previous if previous is not None else 'no release'}: {'; '.join(problems)}")
+        if manifest.trust is not None:  # validly signed by both roots: adopted whatever happens next
+            self.layer.write_durable(self.cfg.root / ROTATED_TRUST, trust_json(manifest.trust))
         committed = state.model_copy(update={
             "trial": None, "committed": version, "highest_version": max(state.highest_version, version),
             "factory": state.factory if state.factory is not None else version})
         self.store.write_state(committed)
-        if manifest.trust is not None:
-            self.layer.write_durable(self.cfg.root / ROTATED_TRUST, trust_json(manifest.trust))
         pruned = self._prune(committed)
         self.progress(f"release {version} committed")
         return InstallResult(version, previous, built, pruned)
+
+    def _trial(self, version: int, manifest: BundleManifest) -> List[str]:
+        """The new release's problems: its engines against the bundle, then the daemon on it."""
+        try:
+            problems = trials.check_release(self.store.release_dir(version), manifest, self.cfg.trial_backend,
+                                            self.cfg.cpu_threads)
+            if not problems:
+                failure = tell_daemon(self.cfg.control_socket, self.cfg.daemon_timeout_s)
+                problems = [failure] if failure else []
+        except Exception as exc:  # a runtime's own failure (ONNX Runtime, TensorRT) fails the trial, no more
+            log.exception("trial of release %s", version)
+            problems = [f"the trial failed: {type(exc).__name__}: {exc}"]
+        return problems
 
     def _undo_trial(self, version: int, previous: Optional[int]) -> None:
         self.store.switch(previous)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
 from pathlib import Path
 from typing import List
 
 import numpy as np
 
 from ..config import EnginesConfig
-from ..errors import TalkerError
+from ..errors import EngineError, TalkerError
 from .manifest import ENGINES_DIR, WARMUP_FILE, BundleManifest, EngineEntry
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,13 @@ def engines_config(release: Path, backend: str, threads: int) -> EnginesConfig:
 
 
 def warmup_arrays(path: Path) -> tuple:
-    """(inputs, expected outputs) from an ``ota-warmup.npz``."""
-    with np.load(io.BytesIO(Path(path).read_bytes()), allow_pickle=False) as data:
-        inputs = {k[3:]: data[k] for k in data.files if k.startswith("in.")}
-        outputs = {k[4:]: data[k] for k in data.files if k.startswith("out.")}
+    """(inputs, expected outputs) from an ``ota-warmup.npz``; ``EngineError`` if it is not one."""
+    try:
+        with np.load(io.BytesIO(Path(path).read_bytes()), allow_pickle=False) as data:
+            inputs = {k[3:]: data[k] for k in data.files if k.startswith("in.")}
+            outputs = {k[4:]: data[k] for k in data.files if k.startswith("out.")}
+    except (AttributeError, ValueError, OSError, zipfile.BadZipFile) as exc:  # np.load's ways of saying "not an npz"
+        raise EngineError(f"{Path(path).name} is not a numpy .npz of arrays ({exc})") from None
     return inputs, outputs
 
 
