@@ -209,6 +209,7 @@ class Daemon:
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": engine_status(),
+            "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())

@@ -62,6 +62,7 @@ def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_tr
         assert installer(cfg).install(bundle(tmp_path / "v2.bundle", 2, [signer], _engines())).version == 2
         shown = daemon.call("engines")
         assert (shown["active"], shown["current_link"], shown["pending"], shown["trial"]) == (2, 2, None, None)
+        assert daemon.call("status")["engines_release"] == 2
         assert daemon.call("say", "Hello from the new release.")["done"]
 
         affine = affine_engine(tmp_path)
