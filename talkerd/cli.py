@@ -62,6 +62,25 @@ def _input_choice(value: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _display_choice(value: str):
+    """``--display``, parsed once here: the daemon gets a typed ``DisplayChoice``."""
+    from .render.sinks import DisplayChoice, DisplayModeError
+
+    try:
+        return DisplayChoice.parse(value)
+    except DisplayModeError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _output_mode(value: str):
+    from .speak.playout import OutputMode
+
+    try:
+        return OutputMode(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected auto, speaker or none") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talkerd", description="Offline talking-avatar kiosk daemon.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -70,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daemon")
     run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default %(default)s)")
     run.add_argument("--input", default="auto", type=_input_choice, help="mic | wav:PATH | stdin | none | auto (default)")
-    run.add_argument("--display", default="auto", help="auto | window | video:PATH | none")
-    run.add_argument("--output", default="auto", choices=["auto", "speaker", "none"], help="audio output")
+    run.add_argument("--display", default="auto", type=_display_choice, help="auto | window | video:PATH | none")
+    run.add_argument("--output", default="auto", type=_output_mode, help="auto | speaker | none (audio output)")
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check-config", help="validate a config file and the files it names")

@@ -59,11 +59,22 @@ class Components:
             self.states[name] = ComponentState(state, detail)
         if previous is None or previous.state != state:
             level = logging.WARNING if state in (State.UNAVAILABLE, State.DEGRADED) else logging.INFO
-            log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"STAGE": name})
+            log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"stage": name})
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         with self._lock:
             return {name: {"state": s.state.value, "detail": s.detail} for name, s in self.states.items()}
+
+    def engine_board(self) -> dict[str, dict]:
+        """Every loaded engine by name: its status (backend, memory, …) and its state on the board."""
+        from .registry import COMPONENTS
+
+        board = {}
+        for component in COMPONENTS:
+            part = getattr(self, component.attribute) if component.attribute else None
+            for engine in component.engines(part) if part is not None else ():
+                board[engine.name] = {"state": (State.DEGRADED if engine.degraded else State.OK).value, **engine.status()}
+        return board
 
     def load(self, name: str, loader: Callable[[], Any], *, meter=None) -> Any:
         """Run ``loader``; on a ``TalkerError`` mark the component unavailable and return None."""
@@ -75,7 +86,7 @@ class Components:
             self.set_state(name, "unavailable", exc.message)
             return None
         except Exception as exc:  # a library's own failure (ImportError, OSError, …): report, carry on
-            log.exception("%s failed to load", name, extra={"STAGE": name})
+            log.exception("%s failed to load", name, extra={"stage": name})
             self.set_state(name, "unavailable", f"failed to load: {type(exc).__name__}: {exc}")
             return None
         self.set_state(name, "ok")

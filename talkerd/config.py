@@ -307,6 +307,9 @@ class ControlConfig(Section):
     """The control socket; /run/talkerd/control.sock on a kiosk."""
     group: str | None = None
     """Group that may use the socket (mode 0660); none keeps the process's group."""
+    heartbeat_stale_s: float = Field(default=10.0, gt=0, le=300)
+    """systemd's watchdog is fed only while every stage has beaten within this many seconds; keep it
+    under the unit's ``WatchdogSec`` so a hung stage gets the daemon restarted."""
 
 
 class Config(Section):

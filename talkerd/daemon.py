@@ -12,18 +12,21 @@ import stat
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .audio import portaudio
 from .listen.sources import InputChoice, open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
-from .engines import status as engine_status
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
-from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, Playout, PyAudioOutput
+from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
+
+if TYPE_CHECKING:
+    from .render.sinks import DisplayChoice
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +61,20 @@ class RunOptions:
     config_path: Path
     input: InputChoice = InputChoice.parse("auto")
     """Where audio comes from and whether typed questions are read (``--input``, parsed by the CLI)."""
-    display: str = "auto"
-    """auto | window | video:PATH | none"""
-    output: str = "auto"
-    """auto | speaker | none"""
+    display: "DisplayChoice" = field(default_factory=lambda: _display_choice("auto"))
+    """Where the avatar is shown (``--display``, parsed by the CLI)."""
+    output: OutputMode = OutputMode.AUTO
+    """Where speech is played (``--output``)."""
 
 
-def open_output(spec: str, config: Config, parts: Components, sample_rate: int):
-    if spec == "none":
+def _display_choice(text: str) -> "DisplayChoice":
+    from .render.sinks import DisplayChoice  # the display needs OpenCV; the daemon's import does not
+
+    return DisplayChoice.parse(text)
+
+
+def open_output(mode: OutputMode, config: Config, parts: Components, sample_rate: int):
+    if mode is OutputMode.NONE:
         parts.set_state("speaker", "off", "audio output disabled")
         return NullOutput(sample_rate)
     try:
@@ -90,7 +99,7 @@ class Daemon:
             log.warning("memory: %s", note)
         self.meter = MemoryMeter()
         self.notifier = Notifier()
-        self.watchdog = Watchdog(self.notifier, stale_after_s=10.0)
+        self.watchdog = Watchdog(self.notifier, stale_after_s=self.config.control.heartbeat_stale_s)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         self.parts = Components(self.config)
@@ -100,6 +109,7 @@ class Daemon:
         self.display_reason = ""
         self.exit_code = ExitCode.OK
         self._reload_pending = False
+        self._reload_lock = threading.Lock()
         self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
         self._frame_tap = frame_tap
@@ -142,7 +152,7 @@ class Daemon:
             rate,
             self.config.audio,
             lip_lead_s=self.config.render.lip_lead_ms / 1000,
-            reopen=None if self.options.output == "none" else lambda: PyAudioOutput(self.config.audio, rate),
+            reopen=None if self.options.output is OutputMode.NONE else lambda: PyAudioOutput(self.config.audio, rate),
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
             tap=self._soundtrack(rate),
         )
@@ -187,10 +197,22 @@ class Daemon:
         log.info("typed input ended; still listening to the control socket")
 
     def summary(self) -> str:
+        """systemd's one-line STATUS=: state, turns, engines with their backend, memory of budget, and
+        what is missing."""
+        from .memory.meter import rss_mb
+
         states = self.parts.snapshot()
         down = [name for name, s in states.items() if s["state"] in ("unavailable", "degraded")]
         turns = self.pipeline.turns_done if self.pipeline else 0
-        return f"{'ready' if self.ready.is_set() else 'starting'}; {turns} turns" + (f"; without {', '.join(down)}" if down else "")
+        engines = ", ".join(f"{name} {e['backend']}" for name, e in sorted(self.parts.engine_board().items()))
+        fields = [
+            "ready" if self.ready.is_set() else "starting",
+            f"{turns} turns",
+            *([f"engines {engines}"] if engines else []),
+            f"memory {rss_mb():.0f}/{self.plan.budget_mb:.0f} MB",
+            *([f"without {', '.join(down)}"] if down else []),
+        ]
+        return "; ".join(fields)
 
     # -- control and status -----------------------------------------------------------------------
     def handlers(self) -> dict:
@@ -208,7 +230,7 @@ class Daemon:
             "render": self.render_loop.stats().to_dict() if self.render_loop is not None else None,
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
-            "engines": engine_status(),
+            "engines": self.parts.engine_board(),
             "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
         if self.pipeline is not None:
@@ -223,6 +245,10 @@ class Daemon:
             self._reload_pending = True  # the loader reloads once it is done
             log.info("reload requested while loading; it follows when loading is done")
             return
+        with self._reload_lock:  # SIGHUPs and `talkerctl reload` one after the other; each replies when done
+            self._reload()
+
+    def _reload(self) -> None:
         self.notifier.reloading()
         try:
             config = load_config(self.options.config_path)
@@ -252,7 +278,10 @@ class Daemon:
                 sink = self._frame_tap(sink, avatar)
         self.sink = sink
         log.info("display: %s", self.display_reason)
-        self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group)
+        from .control.api import ControlApi
+
+        self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group,
+                                     changing=ControlApi.CHANGING)
         self.control.start()
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())

@@ -64,7 +64,7 @@ class TurnRegistry:
                 return
             turn.cancel()
             turn.done.set()
-        log.info("turn %d cancelled", turn.id, extra={"TURN_ID": turn.id})
+        log.info("turn %d cancelled", turn.id, extra={"turn_id": turn.id})
 
     def cancel_current(self) -> None:
         turn = self.current
@@ -113,6 +113,7 @@ class Pipeline:
         self.on_turn_end: Callable[[Turn], None] = lambda turn: None
         """Called after the pipeline's own bookkeeping for every finished turn."""
         self._stop = threading.Event()
+        self._muted = threading.Event()
         self._threads: list[threading.Thread] = []
         playout.on_turn_end = self.turns.finish
 
@@ -151,7 +152,7 @@ class Pipeline:
                 target()
             except Exception:
                 # A dead worker stops the watchdog (its heartbeat goes stale) and systemd restarts us.
-                log.exception("worker %s died", name, extra={"STAGE": name})
+                log.exception("worker %s died", name, extra={"stage": name})
                 self._health(name, "unavailable", "worker stopped after an internal error")
                 raise
 
@@ -171,7 +172,7 @@ class Pipeline:
             try:
                 handle(item)
             except Exception as exc:
-                log.exception("%s failed on turn %d", name, item.turn.id, extra={"TURN_ID": item.turn.id, "STAGE": name})
+                log.exception("%s failed on turn %d", name, item.turn.id, extra={"turn_id": item.turn.id, "stage": name})
                 failed(item, exc)
 
     def beat(self, stage: str) -> None:
@@ -212,11 +213,32 @@ class Pipeline:
         return turn
 
     # -- listener ---------------------------------------------------------------------------------
+    def set_muted(self, muted: bool) -> dict:
+        """``talkerctl mute``/``unmute``: the microphone stays open (and its state reported), unheard."""
+        if muted and not self._muted.is_set():
+            self._muted.set()
+            log.info("microphone muted", extra={"stage": "listener"})
+        elif not muted and self._muted.is_set():
+            self._muted.clear()
+            log.info("microphone unmuted", extra={"stage": "listener"})
+        return {"muted": self._muted.is_set()}
+
+    def cancel(self) -> dict:
+        """``talkerctl cancel``: stop the answer being spoken; None when nothing was being answered."""
+        turn = self.turns.current
+        cancelled = turn is not None and not turn.done.is_set()
+        if cancelled:
+            self.turns.cancel(turn)
+        return {"cancelled": turn.id if cancelled else None}
+
     def _listen(self) -> None:
         for frame in self.source.frames(self._stop):
             self.beat("listener")
             if self.listener is None:
                 continue  # no recogniser loaded: the microphone is still kept open and its state reported
+            if self._muted.is_set():
+                self.listener.lost()  # what was half heard before the mute is dropped
+                continue
             if frame is None:  # the microphone is gone
                 self.listener.lost()
                 continue
@@ -227,7 +249,7 @@ class Pipeline:
                 self._heard(event)
 
     def _heard(self, heard: Heard) -> None:
-        log.info("heard %r", heard.text, extra={"STAGE": "asr"})
+        log.info("heard %r", heard.text, extra={"stage": "asr"})
         turn = Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
@@ -259,7 +281,7 @@ class Pipeline:
 
         reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token)
         turn.mark(Mark.KNOWLEDGE)
-        log.info("question %r → %s", question.text, reply.route.value, extra={"TURN_ID": turn.id, "STAGE": "knowledge"})
+        log.info("question %r → %s", question.text, reply.route.value, extra={"turn_id": turn.id, "stage": "knowledge"})
         self._emit(turn, reply.route, reply.clauses())
 
     def _emit(self, turn: Turn, route: Route, clauses) -> None:
@@ -272,7 +294,7 @@ class Pipeline:
             spoken.append(text)
             self.clauses.put(Clause(turn, text, index))
         answer = AnswerRecord(route, tuple(spoken))
-        log.info("answer %r", answer.text, extra={"TURN_ID": turn.id, "STAGE": "brain"})
+        log.info("answer %r", answer.text, extra={"turn_id": turn.id, "stage": "brain"})
         turn.publish(answer)
         self.clauses.put(EndOfTurn(turn))
 
@@ -300,7 +322,7 @@ class Pipeline:
         self.stats.add(turn)
         log.info(
             "turn %d done: %s", turn.id, turn.latencies_ms(),
-            extra={"TURN_ID": turn.id, "STAGE": "turn", "LATENCY_MS": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},
+            extra={"turn_id": turn.id, "stage": "turn", "latency_ms": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},
         )
         self.on_turn_end(turn)
 
@@ -313,6 +335,7 @@ class Pipeline:
             "partial_transcript": self.partial_text,
             "turns": self.turns_done,
             "speaking": self._avatar_speaking(),
+            "muted": self._muted.is_set(),
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
         }

@@ -38,6 +38,8 @@ class Component:
     enabled: Callable[[Config], bool] = lambda config: True
     needs_audio: bool = False
     """Loaded only when there is audio to listen to."""
+    engines: Callable[[Any], tuple] = lambda part: ()
+    """The loaded part's inference engines (``talkerd.engines.Engine``), for the health board."""
 
 
 # -- loaders ------------------------------------------------------------------------------------------
@@ -86,7 +88,9 @@ def _tts(config: Config):
 def _face(config: Config):
     from .speak.mouth_engine import FaceEngine
 
-    return FaceEngine.load(config.face, config.engines)
+    face = FaceEngine.load(config.face, config.engines)
+    face.warm_up()  # the first answer's mouth does not pay for the engine's first run
+    return face
 
 
 # -- peaks (the memory probe) --------------------------------------------------------------------------
@@ -138,11 +142,12 @@ COMPONENTS: tuple[Component, ...] = (
     Component("llm", "dialogue", _llm, None, peak=lambda config, dialogue: dialogue.fill_context(),
               files=lambda c: {"llm.model": c.llm.model}),
     Component("tts", "tts", _tts, lambda c: estimates.engines_estimate("tts", c.engines, [c.tts.text_engine, c.tts.audio_engine]),
-              peak=_speak_the_longest_sentence,
+              peak=_speak_the_longest_sentence, engines=lambda tts: tts.engines,
               files=lambda c: {"tts.voice_config": c.tts.voice_config, "engines.dir": c.engines.dir,
                                "tts.text_engine": _engine_manifest(c, c.tts.text_engine),
                                "tts.audio_engine": _engine_manifest(c, c.tts.audio_engine)}),
     Component("face", "face", _face, lambda c: estimates.engines_estimate("face", c.engines, [c.face.engine]), enabled=_face_wanted,
+              engines=lambda face: face.engines,
               files=lambda c: {"face.engine": _engine_manifest(c, c.face.engine)} if c.face.engine else {}),
 )
 """In loading order: the avatar first, then the pipeline's stages in the order of the data path."""

@@ -15,7 +15,8 @@ from .conftest import DEFAULT_CONFIG, ROOT
         (["--input", "bogus"], "expected mic, wav:PATH, stdin, none or auto"),
         (["--input", "wav:/no/such.wav"], "no such WAV file: /no/such.wav"),
         (["--display", "bogus", "--input", "none"], "--display 'bogus'"),
-        (["--output", "loud"], "invalid choice"),
+        (["--display", "video:", "--input", "none"], "needs a file path after 'video:'"),
+        (["--output", "loud"], "'loud': expected auto, speaker or none"),
     ],
 )
 def test_bad_run_arguments_exit_2(args, message):
@@ -39,3 +40,15 @@ def test_input_is_parsed_once_into_a_typed_choice(tmp_path):
     for bad in ("speaker", f"wav:{tmp_path / 'missing.wav'}"):
         with pytest.raises(ValueError):
             InputChoice.parse(bad)
+
+
+def test_display_and_output_are_parsed_once_into_typed_choices(tmp_path):
+    from talkerd.cli import build_parser
+    from talkerd.render.sinks import DisplayChoice, DisplayMode
+    from talkerd.speak.playout import OutputMode
+
+    args = build_parser().parse_args(["run", "--display", f"video:{tmp_path}/a.mp4", "--output", "none"])
+    assert args.display == DisplayChoice(DisplayMode.VIDEO, tmp_path / "a.mp4") and args.output is OutputMode.NONE
+    assert str(args.display) == f"video:{tmp_path}/a.mp4"
+    defaults = build_parser().parse_args(["run"])
+    assert defaults.display == DisplayChoice(DisplayMode.AUTO) and defaults.output is OutputMode.AUTO

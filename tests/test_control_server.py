@@ -106,6 +106,13 @@ MALFORMED = [
     (b'{"id": 9, "method": "status", "pararms": {}}\n', 9, "bad_request", "pararms"),
     (b'{"id": [1], "method": "status"}\n', None, "bad_request", "id"),
     (b'{"id": 10, "method": "shutdown_everything"}\n', 10, "unknown_method", "status"),
+    (b"[" * 60000 + b"\n", None, "bad_request", "nested more than"),  # json recursion would kill the thread
+    (b'{"id": 11, "method": "status", "params": {"a": ' + b"[" * 40 + b"]" * 40 + b"}}\n", None, "bad_request", "nested"),
+    (b'{"id": NaN, "method": "status"}\n', None, "bad_request", "NaN"),
+    (b'{"id": 1e999, "method": "status"}\n', None, "bad_request", "1e999"),
+    (b'{"id": -Infinity, "method": "status"}\n', None, "bad_request", "Infinity"),
+    (b'{"id": ' + b"9" * 5000 + b', "method": "status"}\n', None, "bad_request", "not usable JSON"),
+    (b'{"id": 12, "method": "status", "params": {"text": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}}\n', 12, None, None),
 ]
 
 
@@ -116,6 +123,9 @@ def test_every_malformed_request_gets_a_coded_error_and_the_connection_stays_usa
         raw.send(line)
         reply = raw.reply()
         assert reply["id"] == request_id, line
+        if code is None:  # brackets inside a string are text, not nesting
+            assert reply["result"]["state"] == "ready"
+            continue
         assert reply["error"]["code"] == code, line
         assert words in reply["error"]["message"], (line, reply)
         assert "result" not in reply
@@ -393,3 +403,57 @@ def test_configured_paths_expand_the_runtime_directory(monkeypatch):
     assert resolve_socket_path(None) == Path("/run/talkerd/control.sock")
     with pytest.raises(ConfigError, match="control.socket"):
         resolve_socket_path("$NO_SUCH_VARIABLE_TALKERD/control.sock")
+
+
+PEER_SCRIPT = r"""
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+sock.sendall(b'{"id": 1, "method": "status"}\n{"id": 2, "method": "ask", "params": {"text": "hi"}}\n')
+replies, buffer = {}, b""
+while len(replies) < 2:
+    buffer += sock.recv(65536)
+    *lines, buffer = buffer.split(b"\n")
+    for line in lines:
+        reply = json.loads(line)
+        replies[reply["id"]] = reply
+print(json.dumps(replies))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root to act as other users")
+def test_changing_methods_are_refused_to_peers_outside_the_group_and_logged(tmp_path, caplog):
+    """Even through a socket whose mode lets anyone in, only the group (or root, or the daemon's user)
+    may call a method that changes things; reading stays open. SO_PEERCRED tells who is calling."""
+    import subprocess
+
+    group = grp.getgrnam("audio") if "audio" in {g.gr_name for g in grp.getgrall()} else _another_group()
+    folder = Path(tempfile.mkdtemp(prefix="talkerd-peers-"))
+    try:
+        os.chmod(folder, 0o755)
+        server = ControlServer(folder / "run" / "control.sock", {"status": status, "ask": lambda p: {"asked": p["text"]}},
+                               group=group.gr_name, changing=frozenset({"ask"}))
+        server.start()
+        os.chmod(folder / "run", 0o755)
+        os.chmod(server.path, 0o666)  # a mis-set mode: the per-request check still holds
+        caplog.set_level(logging.INFO, logger="talkerd.control.server")
+
+        def as_nobody(*extra_groups: int) -> dict:
+            run = subprocess.run(["/usr/bin/python3", "-c", PEER_SCRIPT, str(server.path)], capture_output=True, text=True,
+                                 timeout=HANG_GUARD_S, user=65534, group=65534, extra_groups=list(extra_groups), cwd="/")
+            assert run.returncode == 0, run.stderr
+            return json.loads(run.stdout)
+
+        outsider = as_nobody()
+        assert outsider["1"]["result"]["state"] == "ready"
+        assert outsider["2"]["error"]["code"] == "permission_denied" and "'ask'" in outsider["2"]["error"]["message"]
+        member = as_nobody(group.gr_gid)
+        assert member["2"]["result"] == {"asked": "hi"}
+        with ControlClient(server.path, timeout_s=HANG_GUARD_S) as client:  # root
+            assert client.call("ask", {"text": "yo"}) == {"asked": "yo"}
+        server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    log = [r.getMessage() for r in caplog.records]
+    assert "control ask refused for uid 65534" in " ".join(log)
+    assert sum("control ask accepted for uid" in line for line in log) == 2

@@ -165,9 +165,9 @@ def test_no_daemon_exits_3_naming_the_socket(sock_dir):
     assert str(stale) in done.stderr and "not running" in done.stderr
 
 
-def test_no_reply_in_time_exits_1_and_says_so(daemon):
+def test_no_reply_in_time_exits_3_and_says_so(daemon):
     done = talkerctl("--socket", str(daemon.server.path), "--timeout", "0.5", "call", "slow")
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert "no reply from talkerd within 0.5 s" in done.stderr
 
 

@@ -64,6 +64,12 @@ def test_small_talk_goes_to_the_llm_and_is_traced(daemon):
     assert latency["first_token"] <= latency["first_clause"] <= latency["first_audio"] <= latency["audio_out"] <= latency["turn_end"]
     status = process.call("status")
     assert status["turns"] >= 1
+    # The turn's journal fields are readable on stderr too (logged just after the reply was sent).
+    fields = f"turn_id={answer['turn_id']} stage=turn latency_ms="
+    deadline = time.monotonic() + 30
+    while fields not in process.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fields in process.log()
     stats = status["latency_ms"]
     assert stats["time_to_first_audio"]["p50"] > 0
     assert stats["time_to_first_audio"]["p95"] >= stats["time_to_first_audio"]["p50"]
@@ -127,3 +133,49 @@ def test_a_broken_config_on_reload_is_refused_and_nothing_is_lost(daemon):
     assert "venue.nonsense" in result.stderr and "unknown key" in result.stderr
     answer = process.call("ask", "What time does the store open?")
     assert "9" in answer["answer"]
+
+
+def _fuzz_lines(seed: int, count: int) -> list[bytes]:
+    """Random bytes, truncated and deeply nested JSON, odd ids, huge numbers and wrong types."""
+    import random
+
+    rng = random.Random(seed)
+    good = json.dumps({"id": 1, "method": "ask", "params": {"text": "When do you open?", "wait": False}}).encode()
+    makers = [
+        lambda: b"\x01" + bytes(rng.randrange(256) for _ in range(rng.randrange(200))).replace(b"\n", b" "),  # never blank
+        lambda: good[: rng.randrange(1, len(good))],
+        lambda: b"[" * rng.randrange(30, 5000) + b"]" * rng.randrange(0, 30),
+        lambda: b'{"id": %s, "method": "status"}' % rng.choice([b"NaN", b"1e999", b"-Infinity", b"[1]", b"{}", b"true", b"9" * 5000]),
+        lambda: b'{"id": 2, "method": "%s"}' % rng.choice([b"", b"STATUS", b"shutdown", b"\\u0000"]),
+        lambda: b'{"id": 3, "method": "ask", "params": {"text": %s}}' % rng.choice([b"5", b"null", b"[]", b'""', b'"' + b"x" * 3000 + b'"']),
+        lambda: b'{"id": 4, "method": "say", "params": {"text": "hi", "timeout": %s}}' % rng.choice([b'"soon"', b"-1", b"1e308", b"0"]),
+        lambda: b'{"id": 5, "method": "play", "params": {"path": %s}}' % rng.choice([b'"/etc/passwd"', b'"/nonexistent.wav"', b"7"]),
+    ]
+    return [rng.choice(makers)() + b"\n" for _ in range(count)]
+
+
+def test_a_thousand_malformed_lines_get_structured_replies_and_the_daemon_keeps_serving(daemon):
+    import socket
+
+    process, _ = daemon
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(30)  # only stops a broken daemon from hanging the suite
+    sock.connect(str(process.socket))
+    lines = _fuzz_lines(seed=7, count=1000)
+    replies, buffer = [], b""
+    for line in lines:
+        sock.sendall(line)
+        while b"\n" not in buffer:  # one request at a time: every line gets exactly one reply
+            chunk = sock.recv(65536)
+            assert chunk, "the daemon closed the connection"
+            buffer += chunk
+        reply, buffer = buffer.split(b"\n", 1)
+        replies.append(json.loads(reply))
+    sock.close()
+    assert len(replies) == 1000
+    for line, reply in zip(lines, replies):
+        assert set(reply) in ({"id", "result"}, {"id", "error"}), (line[:80], reply)
+        if "error" in reply:
+            assert reply["error"]["code"] != "internal", (line[:80], reply)
+            assert isinstance(reply["error"]["message"], str) and reply["error"]["message"]
+    assert process.call("status")["state"] == "ready"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from talkerd.config import EnginesConfig, parse_config
-from talkerd.engines import files, load_manifest, locate_onnx, open_engine, status
+from talkerd.engines import files, load_manifest, locate_onnx, open_engine
 from talkerd.errors import ConfigError, EngineError
 
 from .conftest import DEFAULT_CONFIG, MODELS, ROOT
@@ -31,7 +31,7 @@ def test_auto_without_built_engine_runs_onnxruntime(tmp_path, caplog):
     np.testing.assert_array_equal(out["pos"], [[0, 0], [2, 3]])  # data-dependent size
     assert engine.backend == "onnxruntime" and not engine.degraded
     assert "no TensorRT engine built" in caplog.text
-    assert status()["affine"]["backend"] == "onnxruntime"
+    assert engine.status()["backend"] == "onnxruntime"
     assert engine.metadata == {"window_frames": "8"}
     engine.close()
     with pytest.raises(EngineError, match="after close"):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from talkerd.engines import EngineManifest, FallbackEngine, load_manifest, open_engine, status
+from talkerd.engines import EngineManifest, FallbackEngine, load_manifest, open_engine
 from talkerd.engines.base import Engine
 from talkerd.engines.sidecar import Sidecar, engine_file_name, write_sidecar
 from talkerd.engines.tensorrt_backend import TensorRTEngine
@@ -196,7 +196,7 @@ def test_tensorrt_failure_mid_run_is_rerun_on_onnxruntime(gpu, cfg, caplog):
     assert gpu.executions == 3  # calls 4..6 never went back to TensorRT
     assert engine.degraded and engine.backend == "onnxruntime" and engine.preferred == "tensorrt"
     assert "CUDA error 719" in engine.reason
-    summary = status()["affine"]
+    summary = engine.status()
     assert summary["degraded"] is True and summary["backend"] == "onnxruntime" and "719" in summary["reason"]
     assert len([r for r in caplog.records if "degraded" in r.getMessage()]) == 1
     assert not gpu.memory  # the failed TensorRT engine released its device memory

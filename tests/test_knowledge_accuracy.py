@@ -104,11 +104,13 @@ def test_the_tool_fails_when_the_accuracy_is_below_the_minimum(tmp_path):
         ('min_accuracy = 2\n[[question]]\ntext = "hi"\nkind = "smalltalk"\n', "min_accuracy"),
         ("question = 3\n", "[[question]]"),
         ("[[question]\n", "not valid TOML"),
+        ("question = [1, 2]\n", "question 1: expected a [[question]] table"),
+        (None, "Is a directory"),
     ],
 )
 def test_a_bad_question_set_is_named_with_usage_exit_code(tmp_path, content, named):
     bad = tmp_path / "bad.toml"
-    bad.write_text(content)
+    bad.mkdir() if content is None else bad.write_text(content)
     result = _tool(str(DEFAULT_CONFIG), str(bad))
     assert result.returncode == ExitCode.USAGE
     assert str(bad) in result.stderr and named in result.stderr

@@ -56,11 +56,11 @@ def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_tr
     daemon = DaemonProcess(config, "--input", "none", "--display", "none", "--output", "none")
     try:
         daemon.wait_ready()
-        assert daemon.call("engines")["active"] == 1
+        assert daemon.call("engines")["release"]["active"] == 1
         poller = _StatusPoller(socket)
         poller.start()
         assert installer(cfg).install(bundle(tmp_path / "v2.bundle", 2, [signer], _engines())).version == 2
-        shown = daemon.call("engines")
+        shown = daemon.call("engines")["release"]
         assert (shown["active"], shown["current_link"], shown["pending"], shown["trial"]) == (2, 2, None, None)
         assert daemon.call("status")["engines_release"] == 2
         assert daemon.call("say", "Hello from the new release.")["done"]
@@ -71,7 +71,7 @@ def test_the_daemon_serves_the_new_release_and_keeps_serving_through_a_failed_tr
         with pytest.raises(TrialFailed, match="rolled back to 2"):
             installer(cfg).install(bundle(tmp_path / "v3.bundle", 3, [signer],
                                           _engines([EngineSource(affine, feeds={"x": x}, expected=wrong)])))
-        assert daemon.call("engines")["active"] == 2
+        assert daemon.call("engines")["release"]["active"] == 2
         assert daemon.call("say", "Still here.")["done"]
         time.sleep(0.3)
         poller.stop_event.set()
@@ -124,7 +124,7 @@ def test_when_the_budget_does_not_hold_both_sets_the_daemon_restarts_on_the_new_
         ready_at = time.monotonic()
         restarter.join()
         assert stopped["code"] == 75
-        assert daemons[1].call("engines")["active"] == 2
+        assert daemons[1].call("engines")["release"]["active"] == 2
         assert daemons[1].call("say", "Back on the new release.")["done"]
         with capsys.disabled():
             print(f"\nrestart to load a release that does not fit beside the old one: daemon down to ready again "
@@ -174,7 +174,7 @@ def test_a_release_whose_model_does_not_load_in_the_daemon_is_rolled_back(tmp_pa
         assert exits == [75, 75]  # onto release 2, and (the installer waited for it) back onto release 1
         back = daemons[-1].wait_ready()
         assert back["components"]["llm"]["state"] == "ok"
-        assert daemons[-1].call("engines")["active"] == 1
+        assert daemons[-1].call("engines")["release"]["active"] == 1
     finally:
         stop.set()
         for daemon in daemons:

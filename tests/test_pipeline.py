@@ -352,3 +352,30 @@ def test_the_pipeline_imports_without_opencv():
     code = "import sys; sys.modules['cv2'] = None; import talkerd.pipeline, talkerd.components, talkerd.daemon"
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_muted_microphone_is_read_but_not_heard_until_unmuted(harness):
+    h = harness(mic=True)
+    assert h.pipeline.set_muted(True) == {"muted": True} and h.pipeline.status()["muted"]
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.mic.queue.empty())
+    h.pipeline.set_muted(False)
+    h.mic.speak(b"E")  # the end of an utterance whose start was muted: nothing to answer
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    assert len(h.finished) == 1 and h.finished[0].source is TurnSource.VOICE
+    assert not h.pipeline.status()["muted"]
+
+
+def test_cancel_stops_the_answer_being_spoken_and_only_that(harness):
+    h = harness()
+    assert h.pipeline.cancel() == {"cancelled": None}  # nothing being answered
+    long = h.pipeline.say(" ".join(["This is a long announcement that goes on."] * 8))
+    h.wait(lambda: h.speaker.samples > 0)
+    assert h.pipeline.cancel() == {"cancelled": long.id}
+    assert long.done.wait(WAIT_S) and long.is_cancelled and h.finished == []
+    assert h.pipeline.cancel() == {"cancelled": None}
+    after = h.pipeline.ask("Where are the toilets?")
+    assert after.done.wait(WAIT_S) and h.finished == [after]

@@ -46,3 +46,8 @@ def test_a_short_soak_recovers_every_device_and_leaks_nothing(tmp_path):
     first, last = report["lag_ms"]
     assert first is not None and last is not None, report["lag_ms"]
     assert abs(last - first) <= 50, report["lag_ms"]
+    # Memory is sampled from the start figures to the end, so growth can be told from a plateau.
+    samples = report["memory_samples"]
+    assert samples[0]["rss_mb"] == pytest.approx(report["rss_mb"][0], abs=0.1), samples
+    assert samples[-1]["turn"] == report["turns"] and samples[-1]["rss_mb"] == report["rss_mb"][1], samples
+    assert all(s["python_blocks"] > 0 for s in samples)

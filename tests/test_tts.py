@@ -238,3 +238,14 @@ def test_an_overlap_that_fills_the_window_is_a_config_error(default_config):
     cfg = default_config.tts.model_copy(update={"chunk_overlap_frames": 56})
     with pytest.raises(ConfigError, match="tts.chunk_overlap_frames"):
         PiperTts.load(cfg, default_config.engines)
+
+
+def test_the_health_board_lists_the_loaded_engines(tts, default_config):
+    """`talkerctl status`'s engines come from the parts the daemon holds, not from a global list."""
+    from talkerd.components import Components
+
+    board = Components(default_config, tts=tts).engine_board()
+    assert set(board) == {default_config.tts.text_engine, default_config.tts.audio_engine}
+    for entry in board.values():
+        assert entry["state"] == "ok" and entry["backend"] == "onnxruntime" and entry["memory_mb"] >= 0
+    assert Components(default_config).engine_board() == {}  # a part that did not load holds no engine

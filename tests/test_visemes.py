@@ -11,6 +11,7 @@ import pytest
 from talkerd.speak import visemes
 from talkerd.messages import PhonemeTiming
 from talkerd.mouth import MOUTH_CHANNELS
+from talkerd.speak.phonemes import PREFIX_MARKS, fold_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 VOICE = ROOT / "var/models/en_US-joe-medium.onnx"
@@ -161,3 +162,14 @@ def test_every_table_entry_is_a_valid_shape():
 def test_bad_fps_is_a_clear_error():
     with pytest.raises(ValueError, match="fps"):
         visemes.mouth_track(timings(("ɑ", 0.3)), 0, 0.3)
+
+
+def test_folding_is_done_once_and_keeps_every_second(bob):
+    """The TTS's timings arrive folded; the mouth folds again: the one mark rule must be idempotent
+    and move time between phonemes without losing any."""
+    phonemes, _ = bob
+    folded = fold_marks(phonemes)
+    assert fold_marks(folded) == folded
+    assert sum(p.duration_s for p in folded) == pytest.approx(sum(p.duration_s for p in phonemes))
+    assert not any(p.phoneme in PREFIX_MARKS for p in folded)
+    assert [s.phoneme for s in visemes.fold_phonemes(folded)] == [s.phoneme for s in visemes.fold_phonemes(phonemes)]

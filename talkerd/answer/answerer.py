@@ -83,7 +83,7 @@ class Answerer:
                 on_token()
                 yield piece
         except Exception:  # llama.cpp failures surface as several types; the visitor hears an apology
-            log.exception("the LLM failed on %r", question, extra={"STAGE": "llm"})
+            log.exception("the LLM failed on %r", question, extra={"stage": "llm"})
             yield " " + persona.apology
             return
         stats = self._dialogue.last_stats

@@ -13,11 +13,13 @@ script (as in ``talkerd bench``); vosk's real work and timing are kept.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -48,6 +50,8 @@ QUESTIONS = (
 LAG_TURNS = 5
 """Turns at the start and at the end whose lip/audio lag is measured (with no device outage meanwhile:
 the drift is the figure, and an outage would change the path the sound takes)."""
+MEMORY_EVERY = 25
+"""Turns between two memory samples."""
 LAG_SEARCH_S = 0.6
 """The lag is searched within ± this: it includes the fixed delay of recording the speaker's monitor."""
 CONTROL_PERIOD_S = 0.25
@@ -60,6 +64,39 @@ class Recovery:
     away_s: float
     recovered_after_s: float | None
     """From plugging the device back in to the daemon reporting it ok again; None if it never did."""
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """Where the process's memory is after ``turn`` turns: resident, and what holds it."""
+
+    turn: int
+    rss_mb: float
+    python_blocks: int
+    """Objects the Python allocator holds (``sys.getallocatedblocks``): flat unless Python objects leak."""
+    malloc_used_mb: float | None
+    """C heap in use (glibc ``mallinfo2``): native libraries' live allocations; None off glibc."""
+    malloc_free_mb: float | None
+    """C heap freed but kept by the allocator (fragmentation), not returned to the system."""
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def memory_sample(turn: int) -> MemorySample:
+    rss, _, _ = process_figures()
+    used = free = None
+    try:
+        info = ctypes.CDLL(None).mallinfo2
+    except AttributeError:  # not glibc ≥ 2.33
+        pass
+    else:
+        info.restype = _MallInfo2
+        heap = info()
+        used, free = round((heap.uordblks + heap.hblkhd) / 2**20, 1), round(heap.fordblks / 2**20, 1)
+    return MemorySample(turn, round(rss, 1), sys.getallocatedblocks(), used, free)
 
 
 @dataclass
@@ -75,6 +112,8 @@ class SoakReport:
     fds: tuple[int, int] = (0, 0)
     threads: tuple[int, int] = (0, 0)
     lag_ms: tuple[float | None, float | None] = (None, None)
+    memory_samples: list[MemorySample] = field(default_factory=list)
+    """Every ``MEMORY_EVERY`` turns from the start figures on, and at the end."""
     control_requests: int = 0
     control_errors: int = 0
     duration_s: float = 0.0
@@ -173,6 +212,8 @@ class Soak:
             if number == warm:
                 rss, fds, threads = process_figures()
                 self.report.rss_mb, self.report.fds, self.report.threads = (rss, 0.0), (fds, 0), (threads, 0)
+            if number >= warm and (number - warm) % MEMORY_EVERY == 0:
+                self.report.memory_samples.append(memory_sample(number))
             if number == lag_turns + 1:
                 chaos.start()
             if number == self.turns - lag_turns:
@@ -191,6 +232,7 @@ class Soak:
             if thread.is_alive():
                 thread.join(30)
         rss, fds, threads = process_figures()
+        self.report.memory_samples.append(memory_sample(self.turns))
         self.report.rss_mb = (round(self.report.rss_mb[0], 1), round(rss, 1))
         self.report.fds = (self.report.fds[0], fds)
         self.report.threads = (self.report.threads[0], threads)
@@ -310,6 +352,9 @@ def render_report(report: dict) -> str:
         f"after the device came back: max {max(times, default=0):.2f} s, median {statistics.median(times) if times else 0:.2f} s",
         f"  resident memory {report['rss_mb'][0]:.0f} → {report['rss_mb'][1]:.0f} MiB "
         f"({report['rss_growth_pct_per_100_turns']:+.2f}% per 100 turns)",
+        "  memory by turn (resident / C heap used / C heap free-held MiB, Python blocks): " + "; ".join(
+            f"{s['turn']}: {s['rss_mb']:.0f} / {s['malloc_used_mb']} / {s['malloc_free_mb']}, {s['python_blocks']}"
+            for s in report["memory_samples"]),
         f"  file descriptors {report['fds'][0]} → {report['fds'][1]}; threads {report['threads'][0]} → {report['threads'][1]}",
         f"  lip/audio lag first turns {report['lag_ms'][0]} ms, last turns {report['lag_ms'][1]} ms, drift {report['lag_drift_ms']} ms",
         f"  control requests {report['control_requests']}, errors {report['control_errors']}",
@@ -321,6 +366,8 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
                  devices: tuple[str, ...] = tuple(DEVICES)) -> int:
     from ..daemon import Daemon, RunOptions
     from ..listen.sources import InputChoice
+    from ..render.sinks import DisplayChoice, DisplayMode
+    from ..speak.playout import OutputMode
 
     if turns < 2 or not devices or set(devices) - set(DEVICES):
         print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")
@@ -330,7 +377,9 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
         os.environ.update(pulse.env)  # before PortAudio initialises: the daemon's devices are the private ones
         try:
             soak = None
-            daemon = Daemon(RunOptions(config_path, input=InputChoice.parse("mic"), display="none", output="speaker"), frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
+            options = RunOptions(config_path, input=InputChoice.parse("mic"), display=DisplayChoice(DisplayMode.NONE),
+                                 output=OutputMode.SPEAKER)
+            daemon = Daemon(options, frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
             soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices)
             driver = threading.Thread(target=soak.run, name="talkerd-soak", daemon=True)
             driver.start()

@@ -64,9 +64,16 @@ class ControlApi:
             "say": (TextParams, self.say),
             "play": (PlayParams, self.play),
             "reload": (NoParams, self.reload),
-            "engines": (NoParams, lambda p: engines_status(daemon)),
+            "mute": (NoParams, lambda p: self._pipeline().set_muted(True)),
+            "unmute": (NoParams, lambda p: self._pipeline().set_muted(False)),
+            "cancel": (NoParams, lambda p: self._pipeline().cancel()),
+            "engines": (NoParams, lambda p: {**daemon.parts.engine_board(), "release": engines_status(daemon)}),
             "engines.reload": (NoParams, lambda p: reload_engines(daemon)),
+            "memory": (NoParams, lambda p: daemon.status()["memory"]),
         }
+
+    CHANGING = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "engines.reload"})
+    """Methods that change what the kiosk does or says: refused to peers outside the socket's group."""
 
     def handlers(self) -> dict[str, Callable[[dict], object]]:
         """Method name → handler of raw params, for the control server."""

@@ -1,7 +1,7 @@
 """``talkerctl``: the command-line client of the daemon's control socket.
 
-Exit codes: 0 ok, 1 the daemon said no (or did not answer in time, or refused access), 2 usage (bad
-arguments, unreadable ``--config``, a file to play that does not exist), 3 no daemon on the socket.
+Exit codes: 0 ok, 1 the daemon said no (or refused access), 2 usage (bad arguments, unreadable
+``--config``, a file to play that does not exist), 3 no daemon on the socket, or it does not answer.
 """
 from __future__ import annotations
 
@@ -68,7 +68,11 @@ COMMANDS = {
     "say": ("say", _params_text, "speak the given text as it is"),
     "play": ("play", _params_play, "play a WAV file (the daemon's user must be able to read it)"),
     "reload": ("reload", _no_params, "re-read the venue knowledge and persona from the config (like SIGHUP)"),
-    "engines": ("engines", _no_params, "show the engine release the daemon runs and any pending one (OTA)"),
+    "mute": ("mute", _no_params, "stop listening to the microphone (it stays open; typed questions still work)"),
+    "unmute": ("unmute", _no_params, "listen to the microphone again"),
+    "cancel": ("cancel", _no_params, "stop the answer being spoken now"),
+    "engines": ("engines", _no_params, "show the loaded engines (backend, state, memory) and the OTA release: active, pending"),
+    "memory": ("memory", _no_params, "show the memory budget, the plan and what each component uses"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
 
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talkerctl",
         description="Control a running talkerd through its control socket.",
-        epilog="Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 no daemon listening.",
+        epilog="Exit codes: 0 ok, 1 the daemon said no, 2 usage, 3 no daemon listening or not answering.",
     )
     parser.add_argument("--socket", metavar="PATH", help=f"control socket (default: the --config's, else ${SOCKET_ENV}, else {default_socket_path()})")
     parser.add_argument("--config", metavar="FILE", help="take the socket path from this talkerd config file")

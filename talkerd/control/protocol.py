@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grp
 import json
+import math
 import os
 import socket
 import time
@@ -32,6 +33,7 @@ class ErrorCode:
     UNKNOWN_METHOD = "unknown_method"
     TOO_LARGE = "request_too_large"
     BUSY = "busy"  # too many clients, or too many requests in flight on one connection
+    PERMISSION_DENIED = "permission_denied"  # a changing method from a peer outside the socket's group
     INTERNAL = "internal"  # a handler failed unexpectedly; the daemon's log has the traceback
 
 
@@ -57,6 +59,13 @@ class DaemonError(TalkerError):
 
     code = "daemon_error"
     exit_code = ExitCode.FAILURE
+
+
+class NotAnswering(TalkerError):
+    """The daemon is there but does not answer: no reply in time, or the connection dropped."""
+
+    code = "not_answering"
+    exit_code = ExitCode.NO_DAEMON
 
 
 class ClientError(TalkerError):
@@ -99,14 +108,58 @@ def error_reply(request_id: object, code: str, message: str) -> bytes:
     return encode({"id": request_id, "error": {"code": code, "message": message}})
 
 
+MAX_NESTING = 32
+"""Deepest nesting of arrays and objects accepted in a request (no method needs more than 3)."""
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: JSON allows it, a reply could not echo it
+        raise _NotFinite(text)
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)  # NaN, Infinity, -Infinity: Python's extension, not JSON
+
+
+def _nesting(text: str) -> int:
+    """How deep the brackets go, outside strings: checked before parsing, which recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_request(line: bytes) -> tuple[object, str, dict]:
     """Split a request line into (id, method, params); raise ``BadRequest`` naming what is wrong."""
     try:
-        request = json.loads(line.decode("utf-8"))
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(None, ErrorCode.BAD_REQUEST, "request is not valid UTF-8") from None
+    if _nesting(text) > MAX_NESTING:
+        raise BadRequest(None, ErrorCode.BAD_REQUEST, f"request is nested more than {MAX_NESTING} levels deep")
+    try:
+        request = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except _NotFinite as exc:
+        raise BadRequest(None, ErrorCode.BAD_REQUEST, f"request holds a number JSON replies cannot carry: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(None, ErrorCode.BAD_REQUEST, f"request is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise BadRequest(None, ErrorCode.BAD_REQUEST, f"request is not usable JSON: {exc}") from None
     if not isinstance(request, dict):
         raise BadRequest(None, ErrorCode.BAD_REQUEST, f"request must be a JSON object, not {_json_type(request)}")
     request_id = request.get("id")
@@ -158,7 +211,7 @@ class ControlClient:
             raise ClientError(f"no permission to use {self.path}: this user must be in its group {_group_of(self.path)}", code="permission_denied") from None
         except (TimeoutError, BlockingIOError):
             sock.close()
-            raise ClientError(f"talkerd on {self.path} accepts no connections (busy or hung)", code="timeout") from None
+            raise NotAnswering(f"talkerd on {self.path} accepts no connections (busy or hung)", code="timeout") from None
         except OSError as exc:
             sock.close()
             raise ClientError(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
@@ -175,7 +228,7 @@ class ControlClient:
         try:
             self._sock.sendall(encode({"id": request_id, "method": method, "params": dict(params or {})}))
         except OSError as exc:
-            raise ClientError(f"cannot send to talkerd on {self.path}: {exc.strerror or exc}", code="no_reply") from None
+            raise NotAnswering(f"cannot send to talkerd on {self.path}: {exc.strerror or exc}", code="no_reply") from None
         reply = self._read_reply(request_id, self.timeout_s if timeout_s is None else timeout_s)
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
@@ -222,16 +275,16 @@ class ControlClient:
                 raise ClientError(f"talkerd sent a reply longer than {MAX_REPLY_BYTES} bytes", code="bad_reply")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ClientError(f"no reply from talkerd within {timeout_s:g} s (--timeout allows longer)", code="timeout")
+                raise NotAnswering(f"no reply from talkerd within {timeout_s:g} s (--timeout allows longer)", code="timeout")
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
                 continue  # the deadline check above reports it
             except OSError as exc:
-                raise ClientError(f"lost the connection to talkerd: {exc.strerror or exc}", code="no_reply") from None
+                raise NotAnswering(f"lost the connection to talkerd: {exc.strerror or exc}", code="no_reply") from None
             if not chunk:
-                raise ClientError("talkerd closed the connection before replying (did it stop?)", code="no_reply")
+                raise NotAnswering("talkerd closed the connection before replying (did it stop?)", code="no_reply")
             self._buffer += chunk
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from .peers import Peer
 from .protocol import (
     MAX_LINE_BYTES,
     BadRequest,
@@ -58,10 +59,11 @@ class SocketInUse(ControlSocketError):
 
 
 class _Connection:
-    """One client: its socket, a write lock (replies come from many threads) and its in-flight count."""
+    """One client: its socket, who it is, a write lock (replies come from many threads) and its in-flight count."""
 
-    def __init__(self, sock: socket.socket, number: int, max_inflight: int) -> None:
+    def __init__(self, sock: socket.socket, number: int, max_inflight: int, peer: Peer) -> None:
         self.sock = sock
+        self.peer = peer
         self.number = number
         self._max_inflight = max_inflight
         self._pending = 0
@@ -133,6 +135,7 @@ class ControlServer:
         handlers: Mapping[str, Handler],
         group: str | None = None,
         *,
+        changing: frozenset[str] = frozenset(),
         max_line_bytes: int = MAX_LINE_BYTES,
         max_clients: int = 32,
         max_inflight: int = 8,
@@ -142,6 +145,8 @@ class ControlServer:
         self.path = resolve_socket_path(path)
         self._handlers: dict[str, Handler] = {"methods": self._list_methods, **handlers}
         self._group = group
+        self._changing = changing  # methods only root, the daemon's user and the group may call
+        self._group_gid = os.getegid()  # the socket's group, once start() has set it
         self._max_line = max_line_bytes
         self._max_clients = max_clients
         self._max_inflight = max_inflight
@@ -162,6 +167,7 @@ class ControlServer:
         if self._thread is not None:
             raise RuntimeError("control server already started")
         gid = self._group_id()
+        self._group_gid = os.getegid() if gid is None else gid
         self._prepare_folder(gid)
         self._lock_fd = self._take_lock()
         try:
@@ -326,7 +332,7 @@ class ControlServer:
     def _admit(self, sock: socket.socket) -> None:
         sock.setblocking(True)
         sock.settimeout(self._send_timeout_s)
-        conn = _Connection(sock, next(self._numbers), self._max_inflight)
+        conn = _Connection(sock, next(self._numbers), self._max_inflight, Peer.of(sock))
         with self._clients_lock:
             full = len(self._clients) >= self._max_clients
             if not full:
@@ -401,6 +407,10 @@ class ControlServer:
             known = ", ".join(sorted(self._handlers))
             conn.send(error_reply(request_id, ErrorCode.UNKNOWN_METHOD, f"unknown method {method!r}; known: {known}"))
             return
+        if method in self._changing and not self._permitted(conn.peer, method):
+            conn.send(error_reply(request_id, ErrorCode.PERMISSION_DENIED,
+                                  f"{method!r} changes the kiosk: only root, its own user or group members may call it"))
+            return
         if not conn.begin_request():
             conn.send(error_reply(request_id, ErrorCode.BUSY, f"more than {self._max_inflight} requests in flight on this connection"))
             return
@@ -428,6 +438,12 @@ class ControlServer:
             # The traceback is for the journal; clients only learn that it failed and where to look.
             log.exception("control method %s failed", method)
             return error_reply(request_id, ErrorCode.INTERNAL, f"internal error in {method!r}; the daemon's log has the details")
+
+    def _permitted(self, peer: Peer, method: str) -> bool:
+        allowed = peer.may_change(self._group_gid)
+        log.log(logging.INFO if allowed else logging.WARNING, "control %s %s for uid %d (pid %d)", method,
+                "accepted" if allowed else "refused", peer.uid, peer.pid)
+        return allowed
 
     def _list_methods(self, params: dict) -> list[str]:
         return sorted(self._handlers)

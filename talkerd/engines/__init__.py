@@ -10,9 +10,7 @@ logs one line saying why and opens ONNX Runtime. ``"tensorrt"`` and ``"onnxrunti
 from __future__ import annotations
 
 import logging
-import threading
-import weakref
-from typing import Dict, List, Optional
+from typing import Optional
 
 from ..errors import EngineError
 from .base import Engine, Feeds
@@ -25,10 +23,6 @@ from .sidecar import Sidecar, choose_engine, engine_files
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
-
-_open_engines: "List[weakref.ref[Engine]]" = []
-_registry_lock = threading.Lock()
-
 
 def backend_for(engines_cfg, name: str, backend: Optional[str] = None) -> str:
     """The backend asked for: the call's, else the engine's override in ``engines.backends``, else the default."""
@@ -55,13 +49,6 @@ def _open_tensorrt(manifest: EngineManifest, engines_cfg) -> Engine:
     return engine
 
 
-def _register(engine: Engine) -> Engine:
-    with _registry_lock:
-        _open_engines[:] = [ref for ref in _open_engines if ref() is not None]
-        _open_engines.append(weakref.ref(engine))
-    return engine
-
-
 def open_engine(engines_cfg, name: str, backend: Optional[str] = None) -> Engine:
     """Load the engine ``name`` (a folder under ``engines.dir``) on the configured or given backend.
 
@@ -72,10 +59,10 @@ def open_engine(engines_cfg, name: str, backend: Optional[str] = None) -> Engine
     threads = engines_cfg.cpu_threads
 
     if chosen == "onnxruntime":
-        return _register(open_onnxruntime(manifest, locate_onnx(manifest, engines_cfg), threads))
+        return open_onnxruntime(manifest, locate_onnx(manifest, engines_cfg), threads)
     if chosen == "tensorrt":
         try:
-            return _register(_open_tensorrt(manifest, engines_cfg))
+            return _open_tensorrt(manifest, engines_cfg)
         except EngineError as exc:
             raise EngineError(f"engine {name}: backend tensorrt: {exc.message}") from exc
 
@@ -84,23 +71,16 @@ def open_engine(engines_cfg, name: str, backend: Optional[str] = None) -> Engine
     if not engine_files(engines_cfg.build_dir, name):
         # The common case off the kiosk: no engine built, so TensorRT is not even imported.
         log.info("engine %s: no TensorRT engine built; using ONNX Runtime", name)
-        return _register(open_onnxruntime(manifest, onnx_path, threads))
+        return open_onnxruntime(manifest, onnx_path, threads)
     try:
         primary = _open_tensorrt(manifest, engines_cfg)
     except EngineError as exc:
         log.warning("engine %s: not using TensorRT: %s; using ONNX Runtime", name, exc.message)
-        return _register(open_onnxruntime(manifest, onnx_path, threads))
-    return _register(FallbackEngine(primary, lambda: open_onnxruntime(manifest, onnx_path, threads)))
-
-
-def status() -> Dict[str, dict]:
-    """Status of every engine opened in this process and not yet garbage-collected, by name."""
-    with _registry_lock:
-        engines = [ref() for ref in _open_engines]
-    return {engine.name: engine.status() for engine in engines if engine is not None}
+        return open_onnxruntime(manifest, onnx_path, threads)
+    return FallbackEngine(primary, lambda: open_onnxruntime(manifest, onnx_path, threads))
 
 
 __all__ = [
     "BACKENDS", "DTYPES", "Engine", "EngineManifest", "FallbackEngine", "Feeds", "InputSpec", "OnnxRuntimeEngine",
-    "OutputSpec", "Sidecar", "backend_for", "load_manifest", "locate_onnx", "open_engine", "sha256_file", "status",
+    "OutputSpec", "Sidecar", "backend_for", "load_manifest", "locate_onnx", "open_engine", "sha256_file",
 ]

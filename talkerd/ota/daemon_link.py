@@ -24,7 +24,8 @@ def _engines(socket: Path, timeout_s: float) -> dict:
 
     with ControlClient(socket, timeout_s=timeout_s) as client:
         shown = client.call("engines", {})
-    return shown if isinstance(shown, dict) else {}
+    release = shown.get("release") if isinstance(shown, dict) else None
+    return release if isinstance(release, dict) else {}
 
 
 def tell_daemon(socket: Optional[Path], timeout_s: float) -> Optional[str]:

@@ -7,12 +7,12 @@ from .loop import LoopStats, MouthSample, MouthSource, RenderLoop, RestSource, T
 from .motion import IdleMotion, MouthSmoother
 from .portrait import PortraitAvatar, load_description
 from .readback import OpeningRecorder, mouth_opening
-from .sinks import DisplayModeError, NullSink, Sink, VideoSink, WindowSink, open_sink
+from .sinks import DisplayChoice, DisplayMode, DisplayModeError, NullSink, Sink, VideoSink, WindowSink, open_sink
 
 __all__ = [
     "Avatar", "DefaultAvatar", "PortraitAvatar", "load_description", "make_avatar", "hex_colour",
     "IdleMotion", "MouthSmoother", "MouthSample", "MouthSource", "RestSource", "TrackSource", "RenderLoop", "LoopStats",
-    "OpeningRecorder", "mouth_opening", "Sink", "NullSink", "VideoSink", "WindowSink", "open_sink", "DisplayModeError",
+    "OpeningRecorder", "mouth_opening", "Sink", "NullSink", "VideoSink", "WindowSink", "open_sink", "DisplayChoice", "DisplayMode", "DisplayModeError",
 ]
 
 

@@ -9,10 +9,12 @@
 """
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +35,40 @@ class DisplayModeError(TalkerError):
 
     code = "bad_display_mode"
     exit_code = ExitCode.USAGE
+
+
+class DisplayMode(str, enum.Enum):
+    AUTO = "auto"
+    """A window when a display is usable, else a video file."""
+    WINDOW = "window"
+    """A window, or no picture when there is no display."""
+    VIDEO = "video"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DisplayChoice:
+    """Where the avatar is shown (``--display``), parsed once at the edge."""
+
+    mode: DisplayMode
+    video_path: Path | None = None
+    """The file for ``video:PATH``."""
+
+    @classmethod
+    def parse(cls, value: str) -> "DisplayChoice":
+        """``auto | window | video:PATH | none``; ``DisplayModeError`` naming what is wrong."""
+        if value.startswith("video:"):
+            path = value[len("video:") :]
+            if not path:
+                raise DisplayModeError("--display video:PATH needs a file path after 'video:'")
+            return cls(DisplayMode.VIDEO, Path(path).expanduser())
+        try:
+            return cls(DisplayMode(value))
+        except ValueError:
+            raise DisplayModeError(f"--display {value!r}: expected auto, window, video:PATH or none") from None
+
+    def __str__(self) -> str:
+        return f"video:{self.video_path}" if self.mode is DisplayMode.VIDEO else self.mode.value
 
 
 class Sink(Protocol):
@@ -222,23 +258,26 @@ def _open_none(render_cfg) -> tuple[Sink, str]:
     return NullSink(), "display off: frames are drawn and dropped"
 
 
-_MODES = {"auto": _open_auto, "window": _open_window, "none": _open_none}
+def _open_video(render_cfg, path: Path) -> tuple[Sink, str]:
+    sink = _video(render_cfg, path)
+    return sink, f"writing video to {sink.path}"
 
 
-def open_sink(mode: str, render_cfg) -> tuple[Sink, str]:
-    """The sink for ``mode`` ("auto" | "window" | "video:PATH" | "none") and a sentence saying why.
+_OPENERS = {
+    DisplayMode.AUTO: lambda cfg, choice: _open_auto(cfg),
+    DisplayMode.WINDOW: lambda cfg, choice: _open_window(cfg),
+    DisplayMode.VIDEO: lambda cfg, choice: _open_video(cfg, choice.video_path),
+    DisplayMode.NONE: lambda cfg, choice: _open_none(cfg),
+}
+
+
+def open_sink(choice: DisplayChoice | str, render_cfg) -> tuple[Sink, str]:
+    """The sink for ``choice`` (a ``DisplayChoice``, or its text) and a sentence saying why.
 
     Raises ``DisplayModeError`` for an unknown mode and ``ComponentUnavailable`` for a video file
     that cannot be written; a missing display is never an error (auto falls back to a video file,
     window to no picture).
     """
-    if mode.startswith("video:"):
-        path = mode[len("video:") :]
-        if not path:
-            raise DisplayModeError("--display video:PATH needs a file path after 'video:'")
-        sink = _video(render_cfg, Path(path).expanduser())
-        return sink, f"writing video to {sink.path}"
-    opener = _MODES.get(mode)
-    if opener is None:
-        raise DisplayModeError(f"--display {mode!r}: expected auto, window, video:PATH or none")
-    return opener(render_cfg)
+    if isinstance(choice, str):
+        choice = DisplayChoice.parse(choice)
+    return _OPENERS[choice.mode](render_cfg, choice)

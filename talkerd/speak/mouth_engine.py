@@ -259,6 +259,11 @@ class FaceEngine:
         """The runtime engine underneath (status, memory, backend)."""
         return self._engine
 
+    @property
+    def engines(self) -> tuple:
+        """The mouth engine, for the health board."""
+        return (self._engine,)
+
     def close(self) -> None:
         self._engine.close()
 

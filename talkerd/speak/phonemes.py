@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ComponentUnavailable
@@ -27,6 +27,8 @@ PREFIX_MARKS = frozenset("ˈˌ")
 SUFFIX_CATEGORIES = frozenset({"Lm", "Mn", "Sk"})
 """Unicode categories that attach to the phoneme before them: modifier letters (ː ʲ ʰ), combining
 marks (U+0329 syllabic, U+0303 nasal) and modifier symbols (˞)."""
+PAUSES = frozenset({BOS, EOS, PAD, ".", ",", "?", "!", ";", ":", "—", "-", "…", "(", ")", '"', "'"})
+"""Entries that stand for silence: sentence start/end markers, padding and punctuation."""
 SENTENCE_TERMINATORS_KEEP_SPACE = frozenset(",:;")
 """Clause terminators inside a sentence: a space follows them, as in Piper's own phonemizer."""
 _LANGUAGE_SWITCH = re.compile(r"\([^)]*\)")
@@ -146,39 +148,60 @@ class Phonemizer:
         return Sentence(tuple(phonemes), tuple(ids), tuple(groups))
 
 
-def _is_suffix(symbol: str) -> bool:
-    return bool(symbol) and all(unicodedata.category(ch) in SUFFIX_CATEGORIES for ch in symbol)
+def is_suffix_mark(symbol: str) -> bool:
+    """Length marks, modifier letters and combining diacritics: they attach to the phoneme before them."""
+    return bool(symbol) and symbol not in PREFIX_MARKS and symbol not in PAUSES and all(
+        unicodedata.category(ch) in SUFFIX_CATEGORIES for ch in symbol)
+
+
+def is_silence(symbol: str) -> bool:
+    """A pause entry (punctuation, BOS/EOS/PAD) or a word gap: no phoneme a mark could belong to."""
+    return symbol in PAUSES or not symbol.strip()
+
+
+def fold_marks(timed: Iterable[PhonemeTiming]) -> list[PhonemeTiming]:
+    """Timed phonemes with every stress, length and modifier mark folded into its phoneme.
+
+    The one home of the mark rule: a suffix mark joins the phoneme before it, a stress mark (or a mark
+    with no phoneme before it) joins the next phoneme, and a mark before a pause gives its time to the
+    phoneme before it. Folding moves time without losing any, so folded timings that tiled the audio
+    still tile it; already folded timings come back unchanged."""
+    folded: list[list] = []  # [symbol, start, end]
+    carry: list | None = None  # [marks, start, end] waiting for the next phoneme
+    for item in sorted(timed, key=lambda t: t.start_s):
+        symbol = unicodedata.normalize("NFC", item.phoneme)
+        start, end = item.start_s, item.start_s + max(item.duration_s, 0.0)
+        if is_suffix_mark(symbol) and carry is None and folded and not is_silence(folded[-1][0]):
+            folded[-1][0] += symbol
+            folded[-1][2] = max(folded[-1][2], end)
+        elif symbol in PREFIX_MARKS or is_suffix_mark(symbol):
+            carry = [symbol, start, end] if carry is None else [carry[0] + symbol, carry[1], end]
+        elif carry is not None and is_silence(symbol) and folded and not is_silence(folded[-1][0]):
+            folded[-1][2] = max(folded[-1][2], carry[2])
+            folded.append([symbol, start, end])
+            carry = None
+        elif carry is not None:
+            folded.append([symbol if is_silence(symbol) else carry[0] + symbol, carry[1], end])
+            carry = None
+        else:
+            folded.append([symbol, start, end])
+    if carry is not None and folded:
+        folded[-1][2] = max(folded[-1][2], carry[2])
+    return [PhonemeTiming(symbol, start, end - start) for symbol, start, end in folded]
 
 
 def timings(sentence: Sentence, frames_per_id: Sequence[int], seconds_per_frame: float,
             start_s: float = 0.0) -> list[PhonemeTiming]:
     """Timed, folded phonemes of a sentence from the model's duration (in frames) of each id.
 
-    The durations sum to the sentence's audio exactly; folding moves a mark's time into its
-    neighbour, so the folded timings still tile the audio without gaps."""
+    The durations sum to the sentence's audio exactly, and folding keeps them tiling it."""
     if len(frames_per_id) != len(sentence.ids):
         raise ValueError(f"{len(frames_per_id)} durations for {len(sentence.ids)} phoneme ids")
-    entries: list[list] = []  # [phoneme, frames]
-    position = 0
-    pending_prefix = ""
-    pending_frames = 0
+    timed = []
+    position = frame = 0  # in ids, in frames
     for symbol, count in sentence.groups:
         frames = int(sum(frames_per_id[position : position + count]))
+        timed.append(PhonemeTiming(symbol, start_s + frame * seconds_per_frame, frames * seconds_per_frame))
         position += count
-        if symbol in PREFIX_MARKS:
-            pending_prefix += symbol
-            pending_frames += frames
-        elif _is_suffix(symbol) and entries and not pending_prefix:
-            entries[-1][0] += symbol
-            entries[-1][1] += frames
-        else:
-            entries.append([pending_prefix + symbol, frames + pending_frames])
-            pending_prefix, pending_frames = "", 0
-    if pending_prefix:  # a stress mark with nothing after it: give its time to the last entry
-        entries[-1][1] += pending_frames
-    result = []
-    frame = 0
-    for symbol, frames in entries:
-        result.append(PhonemeTiming(symbol, start_s + frame * seconds_per_frame, frames * seconds_per_frame))
         frame += frames
-    return result
+    return fold_marks(timed)

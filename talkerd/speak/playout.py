@@ -8,6 +8,7 @@ so the lips follow the audio actually heard, device latency included, not the wa
 from __future__ import annotations
 
 import bisect
+import enum
 import logging
 import queue
 import threading
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_RATE = 22050
 """The output's rate when no voice is loaded to set it, and the rate recordings are played at."""
+
+
+class OutputMode(str, enum.Enum):
+    """Where speech is played (``--output``)."""
+
+    AUTO = "auto"
+    """The speaker when one opens, else nothing (the playout keeps time on its own clock)."""
+    SPEAKER = "speaker"
+    """The same today: a missing speaker is a reported state, never a refusal to start."""
+    NONE = "none"
+    """No audio output; the face still animates against a clock."""
 
 
 class PyAudioOutput:

@@ -168,6 +168,11 @@ class PiperTts:
         for _ in self.synthesize("Hello."):
             pass
 
+    @property
+    def engines(self) -> tuple:
+        """The text and audio engines, for the health board."""
+        return (self._text, self._audio)
+
     def close(self) -> None:
         self._text.close()
         self._audio.close()

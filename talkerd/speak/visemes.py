@@ -33,6 +33,7 @@ import numpy as np
 
 from ..messages import PhonemeTiming
 from ..mouth import MOUTH_CHANNELS, REST, closure_frames, frame_centres, frame_count
+from .phonemes import SUFFIX_CATEGORIES, fold_marks, is_silence
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,7 @@ VISEMES: dict[str, tuple[float, float, float, float]] = {
 }
 
 BILABIALS = frozenset({"p", "b", "m"})
-PAUSES = frozenset({"^", "$", "_", ".", ",", "?", "!", ";", ":", "—", "-", "…", "(", ")", '"', "'"})
-"""Entries that stand for silence: sentence start/end markers, padding and punctuation."""
 WORD_GAP = " "
-PREFIX_MARKS = frozenset({"ˈ", "ˌ"})
-"""Stress marks precede the syllable they stress: their time belongs to the next phoneme."""
-_MARK_CATEGORIES = ("Lm", "Mn", "Sk")  # modifier letters (ː ʲ), combining marks (̩ ̃), modifier symbols (˞)
 WORD_GAP_PAUSE_S = 0.15
 """A word gap at least this long is a pause (rest pose); shorter gaps are shared by the neighbours."""
 BLEND_S = 0.06
@@ -143,15 +139,8 @@ class Segment:
         return self.phoneme in BILABIALS
 
 
-def _is_suffix_mark(symbol: str) -> bool:
-    """Length marks, modifier letters and combining diacritics attach to the phoneme before them."""
-    if not symbol or symbol in PREFIX_MARKS or symbol in PAUSES:
-        return False
-    return all(unicodedata.category(ch) in _MARK_CATEGORIES for ch in symbol)
-
-
 def _strip_marks(symbol: str) -> str:
-    return "".join(ch for ch in symbol if unicodedata.category(ch) not in _MARK_CATEGORIES)
+    return "".join(ch for ch in symbol if unicodedata.category(ch) not in SUFFIX_CATEGORIES)
 
 
 @functools.lru_cache(maxsize=512)
@@ -167,37 +156,20 @@ def shape_of(phoneme: str) -> tuple[float, float, float, float]:
 
 
 def fold_phonemes(phonemes: Iterable[PhonemeTiming]) -> list[Segment]:
-    """Fold stress, length and modifier entries into their phonemes, share short word gaps between
+    """Fold the marks into their phonemes (``phonemes.fold_marks``), share short word gaps between
     the neighbouring phonemes and merge pauses; returns segments in time order."""
     raw: list[list] = []  # [symbol, start, end]; symbol "_" pause, " " short word gap
-    carry_start: float | None = None  # start of stress marks waiting for their phoneme
-    for item in sorted(phonemes, key=lambda p: p.start_s):
-        symbol = unicodedata.normalize("NFC", item.phoneme)
-        start, end = item.start_s, item.start_s + max(item.duration_s, 0.0)
-        suffix = _is_suffix_mark(symbol)
-        if suffix and raw and raw[-1][0] not in ("_", WORD_GAP) and carry_start is None:
-            raw[-1][2] = max(raw[-1][2], end)
-            continue
-        if symbol in PREFIX_MARKS or suffix:  # a mark with no phoneme before it waits for the next one
-            carry_start = start if carry_start is None else carry_start
-            continue
-        if symbol in PAUSES or symbol.strip() == "" and (symbol != WORD_GAP or end - start >= WORD_GAP_PAUSE_S):
-            kind = "_"
-        elif symbol == WORD_GAP:
+    for item in fold_marks(phonemes):
+        symbol, start, end = item.phoneme, item.start_s, item.start_s + item.duration_s
+        if symbol == WORD_GAP and end - start < WORD_GAP_PAUSE_S:
             kind = WORD_GAP
+        elif is_silence(symbol):
+            kind = "_"
         else:
-            kind = symbol
-        if carry_start is not None:
-            if kind in ("_", WORD_GAP) and raw and raw[-1][0] not in ("_", WORD_GAP):
-                raw[-1][2] = max(raw[-1][2], start)  # a stress mark before a pause: the phoneme before it holds
-            else:
-                start = carry_start
-            carry_start = None
+            kind = _strip_marks(symbol)
         if raw and raw[-1][2] < start - 1e-9:
             raw.append(["_", raw[-1][2], start])  # a gap in the timings is silence
         raw.append([kind, start, end])
-    if carry_start is not None and raw:
-        raw[-1][2] = max(raw[-1][2], carry_start)
     _share_word_gaps(raw)
     segments: list[Segment] = []
     for symbol, start, end in raw:

@@ -70,6 +70,8 @@ def load_questions(path: str | Path) -> QuestionSet:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise _fail(path, "file", "no such file") from None
+    except OSError as exc:  # a folder, no permission, …
+        raise _fail(path, "file", exc.strerror or str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, "file", f"not valid TOML: {exc}") from None
     rows = data.get("question")
@@ -79,6 +81,8 @@ def load_questions(path: str | Path) -> QuestionSet:
     questions = []
     for number, row in enumerate(rows, start=1):
         where = f"question {number}"
+        if not isinstance(row, dict):
+            raise _fail(path, where, "expected a [[question]] table")
         unknown_keys = set(row) - {"text", "kind", "topic", "style"}
         if unknown_keys:
             raise _fail(path, where, f"unknown key {sorted(unknown_keys)[0]!r}")
