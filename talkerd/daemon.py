@@ -22,6 +22,7 @@ from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .events import EventBus, EventKind
+from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
 
@@ -111,6 +112,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self._reload_pending = False
         self._reload_lock = threading.Lock()
+        self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
         self._frame_tap = frame_tap
         self.sink = None
@@ -138,6 +140,7 @@ class Daemon:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
+        self.engine_release = release_of(self.config.engines.dir)
         parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress,
                          on_change=self._publish_state)
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
@@ -166,6 +169,7 @@ class Daemon:
         if self.config.persona.greeting:
             self.pipeline.say(self.config.persona.greeting)
         self.ready.set()
+        catch_up_engines(self)
         self.notifier.ready()
         self.notifier.status(self.summary())
         log.info("ready: %s", self.summary())
@@ -234,6 +238,7 @@ class Daemon:
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": self.parts.engine_board(),
             "watchers": self.events.watchers,
+            "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())

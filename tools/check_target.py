@@ -63,7 +63,7 @@ PIP_MARKERS = {"python_version": TARGET_PYTHON, "python_full_version": TARGET_PY
 # --- Python 3.10 ---------------------------------------------------------------------------------------
 
 KIOSK_CODE = ["talkerd", "tools/jetson-acceptance", "tools/check_target.py", "tools/prepare_engines.py",
-              "tools/export_piper_split.py", "tools/provision_models.py"]
+              "tools/export_piper_split.py", "tools/provision_models.py", "tools/install-kiosk"]
 """What runs on the kiosk: the package and the tools that set it up and accept it (relative to the repository)."""
 
 

@@ -71,7 +71,7 @@ COMMANDS = {
     "mute": ("mute", _no_params, "stop listening to the microphone (it stays open; typed questions still work)"),
     "unmute": ("unmute", _no_params, "listen to the microphone again"),
     "cancel": ("cancel", _no_params, "stop the answer being spoken now"),
-    "engines": ("engines", _no_params, "show the loaded engines: backend, state, memory"),
+    "engines": ("engines", _no_params, "show the loaded engines (backend, state, memory) and the OTA release: active, pending"),
     "watch": ("watch", _no_params, "follow what happens, live: transcripts, routes and answers, states, errors (Ctrl-C stops)"),
     "memory": ("memory", _no_params, "show the memory budget, the plan and what each component uses"),
     "call": (None, _params_call, "call any control method with JSON params"),
