@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import wave
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,6 +119,34 @@ class StreamSpec:
         return "output" if self.output else "input"
 
 
+class CaptureClock:
+    """When the last sample read from an input stream was heard, from the count of samples read.
+
+    The time of a read is not the time of its audio: a reader that fell behind (a busy machine) reads
+    audio that waited in the sound server's buffers, and many blocks then arrive in one burst. The
+    stream started at ``read time - samples read / rate`` at the latest; the least of these over the
+    last ``WINDOW_S`` is the best estimate, and the window lets it follow the device's clock drift and
+    the samples an overflow dropped."""
+
+    WINDOW_S = 10.0
+
+    def __init__(self, rate: int, latency_s: float) -> None:
+        self._rate, self._latency_s = rate, latency_s
+        self._samples = 0
+        self._starts: deque[tuple[float, float]] = deque()  # (read at, implied start), starts increasing
+
+    def read(self, frames: int, now: float) -> float:
+        """Count ``frames`` just read at ``now``; returns when the last of them was heard."""
+        self._samples += frames
+        start = now - self._samples / self._rate
+        while self._starts and self._starts[-1][1] >= start:
+            self._starts.pop()
+        self._starts.append((now, start))
+        while self._starts[0][0] < now - self.WINDOW_S:
+            self._starts.popleft()
+        return self._starts[0][1] + self._samples / self._rate - self._latency_s
+
+
 class Stream:
     """A PortAudio stream owned by the host. Reads and writes raise ``OSError`` once the device is gone."""
 
@@ -126,6 +155,8 @@ class Stream:
         self._host = host
         self._raw = raw
         self.latency_s = self._latency(raw)
+        self.clock = CaptureClock(spec.rate, self.latency_s)
+        self._heard_at = 0.0
         self.busy = False
         """Set by the stream's user while a gap would be heard (the speaker during speech): PortAudio is
         not re-initialised for another device meanwhile."""
@@ -136,7 +167,13 @@ class Stream:
     def read(self, frames: int) -> bytes:
         self._wait_until(lambda raw: raw.get_read_available() >= frames, frames)
         with self._host._io():
-            return self._live().read(frames, exception_on_overflow=False)
+            pcm = self._live().read(frames, exception_on_overflow=False)
+        self._heard_at = self.clock.read(frames, time.monotonic())
+        return pcm
+
+    def captured_at(self) -> float:
+        """When the last sample ``read`` returned was heard (monotonic; ``CaptureClock``)."""
+        return self._heard_at
 
     def write(self, pcm: bytes) -> None:
         frames = len(pcm) // 2
@@ -312,6 +349,7 @@ class PortAudioHost:
             try:
                 stream._raw = self._open_raw(stream.spec)
                 stream.latency_s = stream._latency(stream._raw)
+                stream.clock = CaptureClock(stream.spec.rate, stream.latency_s)  # a new stream, a new count
             except ComponentUnavailable as exc:
                 log.info("after re-initialising PortAudio: %s", exc.message)
 

@@ -50,13 +50,18 @@ class Components:
     tts: Any = None
     face: Any = None
     states: dict[str, ComponentState] = field(default_factory=dict)
+    on_change: Callable[[str, ComponentState], None] = lambda name, state: None
+    """Hears every change of state on the board (the daemon publishes it to watchers)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_state(self, name: str, state: State | str, detail: str = "") -> None:
-        state = State(state)  # a state that is not on the board is a bug, caught here
+        current = ComponentState(State(state), detail)  # a state that is not on the board is a bug, caught here
         with self._lock:
             previous = self.states.get(name)
-            self.states[name] = ComponentState(state, detail)
+            self.states[name] = current
+        state = current.state
+        if previous != current:
+            self.on_change(name, current)
         if previous is None or previous.state != state:
             level = logging.WARNING if state in (State.UNAVAILABLE, State.DEGRADED) else logging.INFO
             log.log(level, "%s: %s%s", name, state.value, f" ({detail})" if detail else "", extra={"stage": name})
@@ -93,11 +98,12 @@ class Components:
         return part
 
 
-def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None) -> Components:
+def load_all(config: Config, *, want_asr: bool, meter=None, progress: Callable[[str], None] = lambda name: None,
+             on_change: Callable[[str, ComponentState], None] = lambda name, state: None) -> Components:
     """Load every component the config asks for, in the registry's order (the renderer is the daemon's)."""
     from .registry import COMPONENTS
 
-    parts = Components(config)
+    parts = Components(config, on_change=on_change)
     for component in COMPONENTS:
         if component.attribute is None or not component.enabled(config):
             continue
@@ -120,7 +126,7 @@ def venue_snapshot(config: Config):
     return VenueSnapshot(config.persona, config.venue, component("knowledge").load(config))
 
 
-def build_pipeline(parts: Components, source, playout, liveness=None):
+def build_pipeline(parts: Components, source, playout, liveness=None, events=None):
     """The pipeline on ``parts``: the one composition shared by the daemon, the benchmark and the soak.
     Each stage takes its own config section here, once."""
     from .answer.answerer import Answerer, VenueSnapshot
@@ -135,4 +141,4 @@ def build_pipeline(parts: Components, source, playout, liveness=None):
     snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
     speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps)
     return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,
-                    playout=playout, health=parts.set_state, liveness=liveness)
+                    playout=playout, health=parts.set_state, liveness=liveness, events=events)

@@ -21,6 +21,8 @@ from .listen.sources import InputChoice, open_source
 from .components import Components, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ConfigError, ExitCode
+from .events import EventBus, EventKind
+from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
 
@@ -101,7 +103,8 @@ class Daemon:
         self.watchdog = Watchdog(self.notifier, stale_after_s=self.config.control.heartbeat_stale_s)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
-        self.parts = Components(self.config)
+        self.events = EventBus()
+        self.parts = Components(self.config, on_change=self._publish_state)
         self.pipeline: Pipeline | None = None
         self.control = None
         self.started_at = time.monotonic()
@@ -109,6 +112,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self._reload_pending = False
         self._reload_lock = threading.Lock()
+        self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
         self._frame_tap = frame_tap
         self.sink = None
@@ -136,7 +140,9 @@ class Daemon:
             self.notifier.extend_timeout(LOAD_TIMEOUT_EXTENSION_S)
             self.notifier.status(f"loading {name}")
 
-        parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress)
+        self.engine_release = release_of(self.config.engines.dir)
+        parts = load_all(self.config, want_asr=choice.has_audio, meter=self.meter, progress=progress,
+                         on_change=self._publish_state)
         parts.states.update({k: v for k, v in self.parts.states.items() if k not in parts.states})
         self.parts = parts
         source = open_source(choice, self.config.audio, lambda state, detail: parts.set_state("microphone", state, detail))
@@ -153,7 +159,7 @@ class Daemon:
             on_state=lambda state, detail: parts.set_state("speaker", state, detail),
             tap=self._soundtrack(rate),
         )
-        self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog)
+        self.pipeline = build_pipeline(parts, source, playout, liveness=self.watchdog, events=self.events)
         for stage in (*self.pipeline.stages_to_start(), "render"):
             self.watchdog.register(stage)
         self.pipeline.start()
@@ -163,9 +169,13 @@ class Daemon:
         if self.config.persona.greeting:
             self.pipeline.say(self.config.persona.greeting)
         self.ready.set()
+        catch_up_engines(self)
         self.notifier.ready()
         self.notifier.status(self.summary())
         log.info("ready: %s", self.summary())
+
+    def _publish_state(self, name: str, state) -> None:
+        self.events.publish(EventKind.STATE, name=name, state=state.state.value, detail=state.detail)
 
     def _soundtrack(self, rate: int):
         """When the avatar goes to a video file, the answers' sound goes into it too."""
@@ -227,6 +237,8 @@ class Daemon:
             "components": self.parts.snapshot(),
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": self.parts.engine_board(),
+            "watchers": self.events.watchers,
+            "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
         if self.pipeline is not None:
             status.update(self.pipeline.status())
@@ -295,7 +307,7 @@ class Daemon:
             self.watchdog.stop()
             self.control.stop()
             if metrics is not None:
-                metrics.stop()  # after the control server: its last file says how the daemon stopped
+                metrics.stop()  # and one last file
             if self.pipeline is not None:
                 self.pipeline.stop()
             sink.close()

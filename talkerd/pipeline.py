@@ -21,6 +21,7 @@ import numpy as np
 
 from .answer.answerer import Answerer
 from .answer.clauses import split_text
+from .events import EventBus, EventKind
 from .listen.listener import Heard, Listener, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
 from .speak.playout import Playout
@@ -42,8 +43,9 @@ class TurnRegistry:
     """Which turn is being answered: ``begin`` supersedes the one before, ``cancel`` and ``finish`` end a
     turn exactly once, and ``on_end`` hears of every turn that finished (not of cancelled ones)."""
 
-    def __init__(self, on_end: Callable[[Turn], None]) -> None:
+    def __init__(self, on_end: Callable[[Turn], None], on_cancel: Callable[[Turn], None] = lambda turn: None) -> None:
         self._on_end = on_end
+        self._on_cancel = on_cancel
         self._lock = threading.Lock()
         self._current: Turn | None = None
 
@@ -65,6 +67,7 @@ class TurnRegistry:
             turn.cancel()
             turn.done.set()
         log.info("turn %d cancelled", turn.id, extra={"turn_id": turn.id})
+        self._on_cancel(turn)
 
     def cancel_current(self) -> None:
         turn = self.current
@@ -93,7 +96,8 @@ class Heartbeats:
 
 class Pipeline:
     def __init__(self, *, source: AudioSource, listener: Listener | None, answerer: Answerer, speech: SpeechMaker,
-                 playout: Playout, health: Health = lambda stage, state, detail: None, liveness: Liveness | None = None) -> None:
+                 playout: Playout, health: Health = lambda stage, state, detail: None, liveness: Liveness | None = None,
+                 events: EventBus | None = None) -> None:
         self.source = source
         self.listener = listener
         self.answerer = answerer
@@ -102,7 +106,8 @@ class Pipeline:
         self._health = health
         self.questions: queue.Queue[Question] = queue.Queue(maxsize=8)
         self.clauses: queue.Queue[Clause | EndOfTurn] = queue.Queue(maxsize=32)
-        self.turns = TurnRegistry(self._finished)
+        self.events = events or EventBus()
+        self.turns = TurnRegistry(self._finished, lambda turn: self.events.publish(EventKind.CANCELLED, turn_id=turn.id))
         self.stats = LatencyStats()
         self.turns_done = 0
         self.last_turn: Turn | None = None
@@ -242,7 +247,10 @@ class Pipeline:
             if frame is None:  # the microphone is gone
                 self.listener.lost()
                 continue
+            partial = self.listener.partial_text
             event = self.listener.feed(frame, avatar_speaking=self._avatar_speaking())
+            if self.listener.partial_text != partial and self.listener.partial_text:
+                self.events.publish(EventKind.PARTIAL, text=self.listener.partial_text)
             if isinstance(event, SpeechStarted) and self.listener.barge_in:
                 self.turns.cancel_current()
             elif isinstance(event, Heard):
@@ -255,6 +263,7 @@ class Pipeline:
         turn.mark(Mark.ASR_FINAL, heard.final_at)
         if turn.question:
             self.turns.begin(turn)
+            self.events.publish(EventKind.HEARD, turn_id=turn.id, text=turn.question)
             self.questions.put(Question(turn, turn.question))
 
     def _avatar_speaking(self) -> bool:
@@ -282,6 +291,7 @@ class Pipeline:
         reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token)
         turn.mark(Mark.KNOWLEDGE)
         log.info("question %r → %s", question.text, reply.route.value, extra={"turn_id": turn.id, "stage": "knowledge"})
+        self.events.publish(EventKind.ROUTE, turn_id=turn.id, route=reply.route.value)
         self._emit(turn, reply.route, reply.clauses())
 
     def _emit(self, turn: Turn, route: Route, clauses) -> None:
@@ -296,10 +306,12 @@ class Pipeline:
         answer = AnswerRecord(route, tuple(spoken))
         log.info("answer %r", answer.text, extra={"turn_id": turn.id, "stage": "brain"})
         turn.publish(answer)
+        self.events.publish(EventKind.ANSWER, turn_id=turn.id, route=route.value, text=answer.text)
         self.clauses.put(EndOfTurn(turn))
 
     def _answer_failed(self, question: Question, exc: Exception) -> None:
         """One bad question must not stop the brain: end this turn (with no answer) and take the next."""
+        self.events.publish(EventKind.ERROR, stage="brain", turn_id=question.turn.id, message=str(exc))
         self.clauses.put(EndOfTurn(question.turn))
 
     # -- speech -----------------------------------------------------------------------------------
@@ -314,12 +326,14 @@ class Pipeline:
     def _clause_failed(self, clause: Clause | EndOfTurn, exc: Exception) -> None:
         """Skip the clause, keep the turn and the worker going; status shows the failure."""
         self._health("tts", "degraded", f"failed on a clause: {exc}")
+        self.events.publish(EventKind.ERROR, stage="tts", turn_id=clause.turn.id, message=str(exc))
 
     # -- turns ------------------------------------------------------------------------------------
     def _finished(self, turn: Turn) -> None:
         self.turns_done += 1
         self.last_turn = turn
         self.stats.add(turn)
+        self.events.publish(EventKind.TURN_END, turn_id=turn.id, latency_ms=turn.latencies_ms())
         log.info(
             "turn %d done: %s", turn.id, turn.latencies_ms(),
             extra={"turn_id": turn.id, "stage": "turn", "latency_ms": turn.latencies_ms().get(Mark.AUDIO_OUT.value)},

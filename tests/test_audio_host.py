@@ -139,3 +139,40 @@ def test_backoff_doubles_up_to_its_maximum_and_resets():
     assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 2.0, 2.0]
     backoff.reset()
     assert backoff.next() == 0.5
+
+
+def test_capture_clock_stamps_audio_by_its_samples_not_by_when_it_was_read():
+    from talkerd.audio import CaptureClock
+
+    clock = CaptureClock(16000, latency_s=0.04)
+    for step in range(1, 51):  # a second of 20 ms blocks, each read as it arrives
+        heard = clock.read(320, now=100.0 + step * 0.02)
+        assert heard == pytest.approx(100.0 + step * 0.02 - 0.04)
+    # The reader stalls for 300 ms, then drains 15 waiting blocks in one burst at t = 101.3 s.
+    burst = [clock.read(320, now=101.3) for _ in range(15)]
+    assert burst[0] == pytest.approx(101.02 - 0.04) and burst[-1] == pytest.approx(101.3 - 0.04)
+    assert np.allclose(np.diff(burst), 0.02)  # the audio keeps its own spacing
+    # An overflow dropped 100 ms: after the window the clock follows the device again.
+    now = 101.3
+    for _ in range(int(CaptureClock.WINDOW_S / 0.02) + 5):
+        now += 0.02
+        heard = clock.read(320, now=now + 0.1)
+    assert heard == pytest.approx(now + 0.1 - 0.04)
+
+
+@pytest.mark.usefixtures("needs_pulse")
+def test_a_reader_that_fell_behind_gets_the_time_its_audio_was_heard():
+    from talkerd.audio import PortAudioHost, StreamSpec
+
+    host = PortAudioHost()
+    stream = host.open(StreamSpec("default", output=False, rate=16000, frames_per_buffer=320))
+    try:
+        for _ in range(25):
+            stream.read(320)
+        time.sleep(0.3)  # the reader is busy elsewhere; the sound server keeps the audio
+        stream.read(320)
+        late_by = time.monotonic() - stream.captured_at()
+        assert late_by >= 0.25, f"stamped {late_by * 1000:.0f} ms ago: the read time, not the audio's"
+    finally:
+        stream.close()
+        host.shutdown()

@@ -179,3 +179,31 @@ def test_a_thousand_malformed_lines_get_structured_replies_and_the_daemon_keeps_
             assert reply["error"]["code"] != "internal", (line[:80], reply)
             assert isinstance(reply["error"]["message"], str) and reply["error"]["message"]
     assert process.call("status")["state"] == "ready"
+
+
+def test_watch_streams_the_events_of_a_turn_in_order(daemon):
+    import threading
+
+    from talkerd.control.protocol import ControlClient
+
+    process, _ = daemon
+    events: list[dict] = []
+
+    def watch() -> None:
+        with ControlClient(process.socket, timeout_s=30) as client:
+            for event in client.watch():
+                events.append(event)
+                if event["kind"] == "turn_end":
+                    return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    deadline = time.monotonic() + 30
+    while process.call("status").get("watchers", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    answer = process.call("ask", "What time does the store open?")
+    watcher.join(60)
+    mine = [e for e in events if e.get("turn_id") == answer["turn_id"]]
+    assert [e["kind"] for e in mine] == ["route", "answer", "turn_end"], events
+    assert mine[1]["text"] == answer["answer"] and mine[1]["route"] == "curated"
+    assert process.call("status")["state"] == "ready"

@@ -29,7 +29,7 @@ STATUS = {  # the shape of a real `talkerctl --json status` (development config,
         {"name": "asr", "planned_mb": 516.8, "actual_mb": None, "error_pct": None}]},
     "engines": {"piper-joe-text": {"state": "ok", "name": "piper-joe-text", "backend": "onnxruntime", "degraded": False, "memory_mb": 64.2},
                 "face-mouth": {"state": "degraded", "name": "face-mouth", "backend": "tensorrt", "degraded": True, "memory_mb": 0.0}},
-    "turns": 2,
+    "turns": 2, "engines_release": 7,
     "latency_ms": {"time_to_first_audio": {"n": 2, "p50": 348.1, "p95": 525.8}},
 }
 
@@ -49,7 +49,7 @@ def finished_turn(source: TurnSource, route: Route, ttfa_s: float) -> Turn:
 
 
 def test_the_exposition_parses_back_to_the_status():
-    samples = parse(exposition(STATUS, extras=Extras(watchdog_stale=("brain",), engine_release=7)).decode())
+    samples = parse(exposition(STATUS, extras=Extras(watchdog_stale=("brain",))).decode())
     assert samples[("talkerd_state", (("state", "ready"),))] == 1
     assert samples[("talkerd_state", (("state", "starting"),))] == 0
     assert samples[("talkerd_uptime_seconds", ())] == 34.4
@@ -174,7 +174,7 @@ def test_the_fleet_dashboard_queries_only_metrics_that_exist():
     dashboard = json.loads((Path(__file__).resolve().parent.parent / "systemd" / "grafana-talkerd-fleet.json").read_text())
     tally = TurnTally()
     tally.observe(finished_turn(TurnSource.VOICE, Route.CURATED, 0.9))
-    exported = {name for name, _ in parse(exposition(STATUS, tally.snapshot(), Extras(("brain",), 3)).decode())}
+    exported = {name for name, _ in parse(exposition(STATUS, tally.snapshot(), Extras(("brain",))).decode())}
     queried = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"\btalkerd_[a-z0-9_]+", target["expr"])}
     assert queried and queried <= exported, f"not exported: {sorted(queried - exported)}"

@@ -379,3 +379,31 @@ def test_cancel_stops_the_answer_being_spoken_and_only_that(harness):
     assert h.pipeline.cancel() == {"cancelled": None}
     after = h.pipeline.ask("Where are the toilets?")
     assert after.done.wait(WAIT_S) and h.finished == [after]
+
+
+def test_a_watcher_sees_a_spoken_turn_in_order(harness):
+    h = harness(mic=True)
+    watcher = h.pipeline.events.subscribe()
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    turn = h.finished[0]
+    events = []
+    while (event := watcher.next(0.5)) is not None:
+        events.append(event)
+    mine = [e for e in events if e.fields.get("turn_id") == turn.id]
+    assert [e.kind.value for e in mine] == ["heard", "route", "answer", "turn_end"], events
+    assert mine[0].fields["text"] == "where are the toilets" and mine[2].fields["route"] == "curated"
+    watcher.close()
+    assert h.pipeline.events.watchers == 0
+
+
+def test_a_slow_watcher_loses_its_oldest_events_and_nothing_waits_for_it():
+    from talkerd.events import EventBus, EventKind
+
+    bus = EventBus()
+    slow = bus.subscribe(size=3)
+    for n in range(10):
+        bus.publish(EventKind.PARTIAL, text=str(n))
+    assert [slow.next(0).fields["text"] for _ in range(3)] == ["7", "8", "9"] and slow.dropped == 7
+    assert slow.next(0) is None

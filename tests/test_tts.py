@@ -247,5 +247,5 @@ def test_the_health_board_lists_the_loaded_engines(tts, default_config):
     board = Components(default_config, tts=tts).engine_board()
     assert set(board) == {default_config.tts.text_engine, default_config.tts.audio_engine}
     for entry in board.values():
-        assert entry["state"] == "ok" and entry["backend"] == "onnxruntime" and entry["memory_mb"] > 0
+        assert entry["state"] == "ok" and entry["backend"] == "onnxruntime" and entry["memory_mb"] >= 0
     assert Components(default_config).engine_board() == {}  # a part that did not load holds no engine

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +32,6 @@ class AudioCapture:
             self._stream = portaudio().open(StreamSpec(device, output=False, rate=rate, frames_per_buffer=block))
         except ComponentUnavailable as exc:
             raise ComponentUnavailable(f"cannot capture the speaker for the lip-sync measurement: {exc.message}") from None
-        self._latency = self._stream.latency_s
         self._blocks: list[tuple[float, np.ndarray]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="talkerd-lipsync-capture", daemon=True)
@@ -46,8 +44,7 @@ class AudioCapture:
             except OSError as exc:
                 log.warning("lip-sync capture stopped: %s", exc)
                 return
-            heard_at = time.monotonic() - self._latency
-            self._blocks.append((heard_at, np.frombuffer(pcm, dtype=np.int16)))
+            self._blocks.append((self._stream.captured_at(), np.frombuffer(pcm, dtype=np.int16)))
 
     def close(self) -> None:
         self._stop.set()

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..audio import read_wav_mono
 from ..errors import ComponentUnavailable, RequestError
 from ..messages import Turn, TurnSource
+from ..ota.daemon_side import engines_status, reload_engines
+from .server import Streaming
 from ..speak.playout import DEFAULT_OUTPUT_RATE as OUTPUT_RATE
 
 
@@ -66,11 +68,13 @@ class ControlApi:
             "mute": (NoParams, lambda p: self._pipeline().set_muted(True)),
             "unmute": (NoParams, lambda p: self._pipeline().set_muted(False)),
             "cancel": (NoParams, lambda p: self._pipeline().cancel()),
-            "engines": (NoParams, lambda p: daemon.parts.engine_board()),
+            "engines": (NoParams, lambda p: {**daemon.parts.engine_board(), "release": engines_status(daemon)}),
+            "engines.reload": (NoParams, lambda p: reload_engines(daemon)),
             "memory": (NoParams, lambda p: daemon.status()["memory"]),
+            "watch": (NoParams, self.watch),
         }
 
-    CHANGING = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel"})
+    CHANGING = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "engines.reload"})
     """Methods that change what the kiosk does or says: refused to peers outside the socket's group."""
 
     def handlers(self) -> dict[str, Callable[[dict], object]]:
@@ -97,6 +101,16 @@ class ControlApi:
         pipeline = self._pipeline()
         audio = read_wav_mono(Path(params.path), OUTPUT_RATE)  # BadAudio (bad_audio) for what cannot be played
         return self._reply(pipeline.play(audio, OUTPUT_RATE, params.path), params)
+
+    def watch(self, params: NoParams) -> Streaming:
+        """Every event from now on, until the client leaves (``talkerctl watch``)."""
+        subscription = self._daemon.events.subscribe()
+
+        def next_event(timeout: float) -> dict | None:
+            event = subscription.next(timeout)
+            return None if event is None else event.to_dict()
+
+        return Streaming({"watching": True}, next_event, subscription.close)
 
     def reload(self, params: NoParams) -> dict:
         self._daemon.reload()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .protocol import ControlClient, DaemonError, default_socket_path, resolve_socket_path
-from .text_output import render
+from .text_output import event_line, render
 from ..errors import ExitCode, TalkerError
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -71,7 +71,8 @@ COMMANDS = {
     "mute": ("mute", _no_params, "stop listening to the microphone (it stays open; typed questions still work)"),
     "unmute": ("unmute", _no_params, "listen to the microphone again"),
     "cancel": ("cancel", _no_params, "stop the answer being spoken now"),
-    "engines": ("engines", _no_params, "show the loaded engines: backend, state, memory"),
+    "engines": ("engines", _no_params, "show the loaded engines (backend, state, memory) and the OTA release: active, pending"),
+    "watch": ("watch", _no_params, "follow what happens, live: transcripts, routes and answers, states, errors (Ctrl-C stops)"),
     "memory": ("memory", _no_params, "show the memory budget, the plan and what each component uses"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
@@ -126,6 +127,17 @@ def socket_path(args: argparse.Namespace) -> Path:
     return default_socket_path()
 
 
+def watch(args: argparse.Namespace) -> int:
+    """Print each event as one line until the daemon stops or Ctrl-C."""
+    with ControlClient(socket_path(args), timeout_s=args.timeout) as client:
+        try:
+            for event in client.watch():
+                print(json.dumps(event, ensure_ascii=False) if args.json else event_line(event), flush=True)
+        except KeyboardInterrupt:
+            return ExitCode.OK
+    return ExitCode.OK
+
+
 def run(args: argparse.Namespace) -> object:
     method, make_params, _ = COMMANDS[args.command]
     params = make_params(args)
@@ -141,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed the usage message already
         return int(exc.code or 0)
     try:
+        if args.command == "watch":
+            return watch(args)
         result = run(args)
     except TalkerError as exc:
         print(f"talkerctl: {_describe(exc)}", file=sys.stderr)

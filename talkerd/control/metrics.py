@@ -82,8 +82,6 @@ class Extras:
 
     watchdog_stale: tuple[str, ...] | None = None
     """Stages whose heartbeat is too old right now (the watchdog withholds WATCHDOG=1); None: no watchdog."""
-    engine_release: int | None = None
-    """The OTA release the engines came from, when the daemon knows it."""
 
 
 def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
@@ -105,9 +103,9 @@ def _daemon_families(status: dict[str, Any], extras: Extras):
             family = _gauge(key, doc)
             family.add_metric([], 1.0 if status[key] else 0.0)
             yield family
-    if extras.engine_release is not None:
+    if status.get("engines_release") is not None:
         family = _gauge("engine_release", "The OTA release the engines were loaded from")
-        family.add_metric([], float(extras.engine_release))
+        family.add_metric([], float(status["engines_release"]))
         yield family
     if extras.watchdog_stale is not None:
         family = _gauge("watchdog_stale_stages", "Stages without a fresh heartbeat now (WATCHDOG=1 withheld while > 0)")

@@ -13,7 +13,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import ConfigError, ExitCode, TalkerError
@@ -22,6 +22,8 @@ MAX_LINE_BYTES = 64 * 1024
 """Longest accepted request line; longer ones get ``request_too_large`` and are skipped."""
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 """Longest reply a client accepts (a status snapshot is a few KiB)."""
+WATCH_IDLE_S = 24 * 3600.0
+"""A watch waits this long for the next event (a quiet kiosk at night) before it says so."""
 FALLBACK_SOCKET = Path("/run/talkerd/control.sock")
 """The socket's place when ``$XDG_RUNTIME_DIR`` is unset (system services on the kiosk)."""
 
@@ -236,6 +238,19 @@ class ControlClient:
         if "result" not in reply:
             raise ClientError(f"talkerd sent a reply without result or error: {reply!r}", code="bad_reply")
         return reply["result"]
+
+    def watch(self, method: str = "watch") -> Iterator[dict]:
+        """Subscribe with ``method``; yields the daemon's events as they come (until the connection ends)."""
+        request_id = self._next_id
+        self.call(method)
+        while True:
+            line = self._read_line(time.monotonic() + WATCH_IDLE_S, WATCH_IDLE_S)
+            try:
+                message = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ClientError(f"talkerd sent an event that is not JSON: {line[:200]!r}", code="bad_reply") from None
+            if isinstance(message, dict) and message.get("id") == request_id and isinstance(message.get("event"), dict):
+                yield message["event"]
 
     def close(self) -> None:
         if self._sock is not None:

@@ -21,6 +21,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from .peers import Peer
 from .protocol import (
@@ -39,6 +40,16 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict], object]
 """A control method: takes the request's params, returns a JSON-serialisable result or raises
 ``TalkerError`` (its code and message become the error reply)."""
+
+@dataclass(frozen=True)
+class Streaming:
+    """A handler's result that goes on: ``result`` is the reply, then ``next_event(timeout)`` is polled
+    and each event sent as ``{"id": …, "event": …}`` until the client leaves; ``close`` ends it."""
+
+    result: object
+    next_event: Callable[[float], dict | None]
+    close: Callable[[], None]
+
 
 SOCKET_MODE = 0o660
 _SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
@@ -422,15 +433,30 @@ class ControlServer:
     def _run(self, conn: _Connection, request_id: object, method: str, handler: Handler, params: dict) -> None:
         try:
             reply = self._call(request_id, method, handler, params)
+            if isinstance(reply, Streaming):
+                self._stream(conn, request_id, reply)
+                return
         finally:
             conn.end_request()
         conn.send(reply)
 
+    def _stream(self, conn: _Connection, request_id: object, streaming: Streaming) -> None:
+        try:
+            conn.send(encode({"id": request_id, "result": streaming.result}))
+            while not conn.closed and not self._stopping.is_set():
+                event = streaming.next_event(_TICK_S)
+                if event is not None:
+                    conn.send(encode({"id": request_id, "event": event}))
+        except OSError as exc:
+            log.debug("control client %d stopped watching: %s", conn.number, exc)
+        finally:
+            streaming.close()
+
     @staticmethod
-    def _call(request_id: object, method: str, handler: Handler, params: dict) -> bytes:
+    def _call(request_id: object, method: str, handler: Handler, params: dict) -> bytes | Streaming:
         try:
             result = handler(params)
-            return encode({"id": request_id, "result": result})
+            return result if isinstance(result, Streaming) else encode({"id": request_id, "result": result})
         except TalkerError as exc:
             log.info("control %s refused: %s (%s)", method, exc.message, exc.code)
             return error_reply(request_id, exc.code, exc.message)

@@ -8,6 +8,7 @@ records nested inside a record become columns (``memory`` → ``memory planned``
 from __future__ import annotations
 
 import json
+import time
 
 _INDENT = "  "
 
@@ -115,3 +116,11 @@ def _table(rows: list[dict[str, object]], depth: int) -> list[str]:
 
 def _is_number(value: object) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def event_line(event: dict) -> str:
+    """One readable line for a ``watch`` event: its local time, its kind, then its fields."""
+    at = event.get("at")
+    stamp = time.strftime("%H:%M:%S", time.localtime(at)) if isinstance(at, (int, float)) else "--:--:--"
+    fields = " ".join(f"{key}={cell(value)}" for key, value in event.items() if key not in ("at", "kind"))
+    return f"{stamp} {event.get('kind', '?'):<9} {fields}".rstrip()

@@ -110,8 +110,7 @@ class MetricsWriter:
 
     def _extras(self) -> Extras:
         watchdog = getattr(self._daemon, "watchdog", None)
-        return Extras(watchdog_stale=tuple(watchdog.check()) if watchdog is not None else None,
-                      engine_release=getattr(self._daemon, "engine_release", None))
+        return Extras(watchdog_stale=tuple(watchdog.check()) if watchdog is not None else None)
 
     def _attach(self) -> None:
         """Count the turns of the daemon's current pipeline (once per pipeline)."""

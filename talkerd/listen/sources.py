@@ -129,8 +129,8 @@ class MicSource:
             self._on_state("ok", f"microphone {self._config.input_device!r}")
             while not stop.is_set():
                 pcm = stream.read(self._frame)
-                # Stamped with when the last sample was spoken, not when the driver handed it over.
-                yield AudioFrame(pcm, self._config.capture_rate, time.monotonic() - stream.latency_s)
+                # Stamped with when the last sample was spoken, not when it was read.
+                yield AudioFrame(pcm, self._config.capture_rate, stream.captured_at())
         finally:
             stream.close()
 
