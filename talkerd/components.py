@@ -10,6 +10,7 @@ import contextlib
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class State(str, enum.Enum):
 class ComponentState:
     state: State
     detail: str = ""
+    since: float = field(default_factory=time.time, compare=False)
+    """Wall-clock time the component entered this state (a new detail in the same state keeps it)."""
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Components:
         current = ComponentState(State(state), detail)  # a state that is not on the board is a bug, caught here
         with self._lock:
             previous = self.states.get(name)
+            if previous is not None and previous.state == current.state:
+                current = ComponentState(current.state, detail, previous.since)
             self.states[name] = current
         state = current.state
         if previous != current:
@@ -68,7 +73,9 @@ class Components:
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         with self._lock:
-            return {name: {"state": s.state.value, "detail": s.detail} for name, s in self.states.items()}
+            states = dict(self.states)
+        now = time.time()
+        return {name: {"state": s.state.value, "detail": s.detail, "for_s": round(now - s.since, 1)} for name, s in states.items()}
 
     def engine_board(self) -> dict[str, dict]:
         """Every loaded engine by name: its status (backend, memory, …) and its state on the board."""

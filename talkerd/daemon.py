@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 from .audio import portaudio
 from .listen.sources import InputChoice, open_source
-from .components import Components, build_pipeline, load_all, venue_snapshot
+from .components import Components, State, build_pipeline, load_all, venue_snapshot
 from .config import Config, load_config
 from .errors import ComponentUnavailable, ConfigError, ExitCode
 from .events import EventBus, EventKind
+from .logging_setup import RecentProblems
 from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
@@ -74,6 +75,17 @@ def _display_choice(text: str) -> "DisplayChoice":
     return DisplayChoice.parse(text)
 
 
+def _display_state(choice, sink) -> State:
+    """The display on the health board: a window asked for with no X server to show it is a fault the
+    status must show, not a daemon that draws to nothing while it reports ready."""
+    from .render import NullSink
+    from .render.sinks import DisplayMode
+
+    if choice.mode is DisplayMode.NONE:
+        return State.OFF
+    return State.UNAVAILABLE if isinstance(sink, NullSink) else State.OK
+
+
 def open_output(mode: OutputMode, config: Config, parts: Components, sample_rate: int):
     if mode is OutputMode.NONE:
         parts.set_state("speaker", "off", "audio output disabled")
@@ -112,6 +124,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self._reload_pending = False
         self._reload_lock = threading.Lock()
+        self.problems = RecentProblems()
         self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
         self._frame_tap = frame_tap
@@ -238,6 +251,8 @@ class Daemon:
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": self.parts.engine_board(),
             "watchers": self.events.watchers,
+            "stages": {"heartbeat_age_s": self.watchdog.ages(), "stale_after_s": self.config.control.heartbeat_stale_s},
+            "recent_problems": self.problems.recent(),
             "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
         if self.pipeline is not None:
@@ -278,6 +293,7 @@ class Daemon:
         from .control.server import ControlServer
         from .render import make_avatar, open_sink, RenderLoop
 
+        logging.getLogger("talkerd").addHandler(self.problems)  # removed when run() ends
         with self.meter.measure("renderer"):
             avatar = make_avatar(self.config.render)  # a bad portrait is a config error: before anything starts
             sink, self.display_reason = open_sink(self.options.display, self.config.render)
@@ -285,6 +301,7 @@ class Daemon:
                 sink = self._frame_tap(sink, avatar)
         self.sink = sink
         log.info("display: %s", self.display_reason)
+        self.parts.set_state("display", _display_state(self.options.display, sink), self.display_reason)
         from .control.api import ControlApi
 
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group,
@@ -303,6 +320,7 @@ class Daemon:
         try:
             loop.run(self.stop_event)
         finally:
+            logging.getLogger("talkerd").removeHandler(self.problems)
             self.notifier.stopping()
             self.watchdog.stop()
             self.control.stop()

@@ -9,6 +9,7 @@ Under journald these become the fields ``TURN_ID``, ``STAGE`` and ``LATENCY_MS``
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
@@ -74,6 +75,22 @@ def _level(level: int | str) -> int:
     if name not in _LEVELS:
         raise ConfigError(f"log level {level!r}: expected one of {', '.join(_LEVELS)}")
     return getattr(logging, name)
+
+
+class RecentProblems(logging.Handler):
+    """Keeps the last warnings and errors of the ``talkerd`` loggers for ``talkerctl status``."""
+
+    def __init__(self, size: int = 10) -> None:
+        super().__init__(logging.WARNING)
+        self._records: collections.deque[dict] = collections.deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append({"at": round(record.created, 3), "level": record.levelname.lower(),
+                              "logger": record.name, "message": record.getMessage()})
+
+    def recent(self) -> list[dict]:
+        """Oldest first."""
+        return list(self._records)
 
 
 def setup_logging(

@@ -161,6 +161,12 @@ class Watchdog:
         with self._lock:
             self._beats[stage] = self._clock() if at is None else at
 
+    def ages(self) -> dict[str, float]:
+        """Seconds since each watched stage's last heartbeat."""
+        now = self._clock()
+        with self._lock:
+            return {stage: round(now - beat, 1) for stage, beat in sorted(self._beats.items())}
+
     @property
     def stages(self) -> list[str]:
         with self._lock:

@@ -207,3 +207,19 @@ def test_watch_streams_the_events_of_a_turn_in_order(daemon):
     assert [e["kind"] for e in mine] == ["route", "answer", "turn_end"], events
     assert mine[1]["text"] == answer["answer"] and mine[1]["route"] == "curated"
     assert process.call("status")["state"] == "ready"
+
+
+def test_a_window_with_no_x_server_is_a_fault_on_the_board_not_a_silent_ready(tmp_path):
+    config = write_config(tmp_path)
+    env = {"DISPLAY": "", "PULSE_SERVER": "unix:/nonexistent", "TALKERD_SOCKET": ""}
+    process = DaemonProcess(config, "--input", "none", "--display", "window", "--output", "none", env=env)
+    try:
+        status = process.wait_ready()
+        display = status["components"]["display"]
+        assert display["state"] == "unavailable" and "not shown" in display["detail"], display
+        assert display["for_s"] >= 0
+        # Its warning is among the recent problems status keeps, and every stage's heartbeat is listed.
+        assert any("window asked for" in p["message"] for p in status["recent_problems"]), status["recent_problems"]
+        assert {"brain", "speech", "render"} <= set(status["stages"]["heartbeat_age_s"]), status["stages"]
+    finally:
+        assert process.stop() == 0, process.log()
