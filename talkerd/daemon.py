@@ -305,7 +305,7 @@ class Daemon:
         from .control.api import ControlApi
 
         self.control = ControlServer(self.config.control.socket, self.handlers(), group=self.config.control.group,
-                                     changing=ControlApi.CHANGING)
+                                     restricted=ControlApi.RESTRICTED)
         self.control.start()
         from .control.textfile import MetricsWriter
         metrics = MetricsWriter.start_for(self)  # None unless [metrics] textfile is set

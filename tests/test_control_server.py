@@ -432,7 +432,7 @@ def test_changing_methods_are_refused_to_peers_outside_the_group_and_logged(tmp_
     try:
         os.chmod(folder, 0o755)
         server = ControlServer(folder / "run" / "control.sock", {"status": status, "ask": lambda p: {"asked": p["text"]}},
-                               group=group.gr_name, changing=frozenset({"ask"}))
+                               group=group.gr_name, restricted=frozenset({"ask"}))
         server.start()
         os.chmod(folder / "run", 0o755)
         os.chmod(server.path, 0o666)  # a mis-set mode: the per-request check still holds

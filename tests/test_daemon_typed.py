@@ -223,3 +223,29 @@ def test_a_window_with_no_x_server_is_a_fault_on_the_board_not_a_silent_ready(tm
         assert {"brain", "speech", "render"} <= set(status["stages"]["heartbeat_age_s"]), status["stages"]
     finally:
         assert process.stop() == 0, process.log()
+
+
+def test_diagnose_writes_one_archive_with_what_support_needs(daemon, tmp_path):
+    import hashlib
+    import tarfile
+
+    import cv2
+    import numpy as np
+
+    process, _ = daemon
+    archive = tmp_path / "ticket.tar.gz"
+    done = process.ctl("diagnose", "--output", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert str(archive) in done.stdout
+    with tarfile.open(archive) as tar:
+        members = {m.name.split("/", 1)[1]: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert {"diagnosis.json", "status.json", "journal.txt", "talkerd.toml", "screenshot.png"} <= set(members)
+    diagnosis = json.loads(members["diagnosis.json"])
+    assert diagnosis["config"]["sha256"] == hashlib.sha256(process.config.read_bytes()).hexdigest()
+    assert members["talkerd.toml"] == process.config.read_bytes()
+    gguf = diagnosis["files"]["llm.model"]
+    assert gguf["sha256"] == hashlib.sha256(open(gguf["path"], "rb").read()).hexdigest()
+    assert diagnosis["versions"]["talkerd"] and diagnosis["versions"]["onnxruntime"]
+    assert json.loads(members["status.json"])["state"] == "ready"
+    shot = cv2.imdecode(np.frombuffer(members["screenshot.png"], np.uint8), cv2.IMREAD_COLOR)
+    assert shot is not None and shot.shape[0] > 100 and shot.std() > 5  # the avatar, not an empty frame

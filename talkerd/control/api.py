@@ -14,6 +14,7 @@ from ..audio import read_wav_mono
 from ..errors import ComponentUnavailable, RequestError
 from ..messages import Turn, TurnSource
 from ..ota.daemon_side import engines_status, reload_engines
+from .diagnose import diagnosis
 from .server import Streaming
 from ..speak.playout import DEFAULT_OUTPUT_RATE as OUTPUT_RATE
 
@@ -72,10 +73,12 @@ class ControlApi:
             "engines.reload": (NoParams, lambda p: reload_engines(daemon)),
             "memory": (NoParams, lambda p: daemon.status()["memory"]),
             "watch": (NoParams, self.watch),
+            "diagnose": (NoParams, lambda p: diagnosis(daemon)),
         }
 
-    CHANGING = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "engines.reload"})
-    """Methods that change what the kiosk does or says: refused to peers outside the socket's group."""
+    RESTRICTED = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "engines.reload", "diagnose"})
+    """Methods that change what the kiosk does or says, or hand out its configuration (``diagnose``):
+    refused to peers outside the socket's group."""
 
     def handlers(self) -> dict[str, Callable[[dict], object]]:
         """Method name → handler of raw params, for the control server."""

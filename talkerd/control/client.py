@@ -73,6 +73,7 @@ COMMANDS = {
     "cancel": ("cancel", _no_params, "stop the answer being spoken now"),
     "engines": ("engines", _no_params, "show the loaded engines (backend, state, memory) and the OTA release: active, pending"),
     "watch": ("watch", _no_params, "follow what happens, live: transcripts, routes and answers, states, errors (Ctrl-C stops)"),
+    "diagnose": ("diagnose", _no_params, "write one .tar.gz for a support ticket: versions, file hashes, config, status, journal, screenshot"),
     "memory": ("memory", _no_params, "show the memory budget, the plan and what each component uses"),
     "call": (None, _params_call, "call any control method with JSON params"),
 }
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("text", nargs="+", help="the text (several words are joined with spaces)")
         elif name == "play":
             sub.add_argument("file", metavar="FILE.wav")
+        elif name == "diagnose":
+            sub.add_argument("--output", metavar="FILE.tar.gz", help="where to write it (default: talkerd-diagnose-HOST-TIME.tar.gz here)")
         elif name == "call":
             sub.add_argument("method")
             sub.add_argument("params", nargs="?", metavar="JSON", help="params as a JSON object (default {})")
@@ -138,6 +141,23 @@ def watch(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def diagnose(args: argparse.Namespace) -> str:
+    """Ask the daemon for its part, add the journal, write the archive; returns where."""
+    import socket as sockets
+    import time
+
+    from .diagnose import write_archive
+
+    output = Path(args.output) if args.output else Path(
+        f"talkerd-diagnose-{sockets.gethostname()}-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
+    with ControlClient(socket_path(args), timeout_s=args.timeout) as client:
+        result = client.call("diagnose")
+    try:
+        return f"wrote {write_archive(result, output)}"
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> object:
     method, make_params, _ = COMMANDS[args.command]
     params = make_params(args)
@@ -155,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "watch":
             return watch(args)
-        result = run(args)
+        result = diagnose(args) if args.command == "diagnose" else run(args)
     except TalkerError as exc:
         print(f"talkerctl: {_describe(exc)}", file=sys.stderr)
         return exc.exit_code

@@ -35,7 +35,7 @@ class ErrorCode:
     UNKNOWN_METHOD = "unknown_method"
     TOO_LARGE = "request_too_large"
     BUSY = "busy"  # too many clients, or too many requests in flight on one connection
-    PERMISSION_DENIED = "permission_denied"  # a changing method from a peer outside the socket's group
+    PERMISSION_DENIED = "permission_denied"  # a restricted method from a peer outside the socket's group
     INTERNAL = "internal"  # a handler failed unexpectedly; the daemon's log has the traceback
 
 

@@ -146,7 +146,7 @@ class ControlServer:
         handlers: Mapping[str, Handler],
         group: str | None = None,
         *,
-        changing: frozenset[str] = frozenset(),
+        restricted: frozenset[str] = frozenset(),
         max_line_bytes: int = MAX_LINE_BYTES,
         max_clients: int = 32,
         max_inflight: int = 8,
@@ -156,7 +156,7 @@ class ControlServer:
         self.path = resolve_socket_path(path)
         self._handlers: dict[str, Handler] = {"methods": self._list_methods, **handlers}
         self._group = group
-        self._changing = changing  # methods only root, the daemon's user and the group may call
+        self._restricted = restricted  # methods only root, the daemon's user and the group may call
         self._group_gid = os.getegid()  # the socket's group, once start() has set it
         self._max_line = max_line_bytes
         self._max_clients = max_clients
@@ -418,9 +418,9 @@ class ControlServer:
             known = ", ".join(sorted(self._handlers))
             conn.send(error_reply(request_id, ErrorCode.UNKNOWN_METHOD, f"unknown method {method!r}; known: {known}"))
             return
-        if method in self._changing and not self._permitted(conn.peer, method):
+        if method in self._restricted and not self._permitted(conn.peer, method):
             conn.send(error_reply(request_id, ErrorCode.PERMISSION_DENIED,
-                                  f"{method!r} changes the kiosk: only root, its own user or group members may call it"))
+                                  f"{method!r} is restricted: only root, its own user or group members may call it"))
             return
         if not conn.begin_request():
             conn.send(error_reply(request_id, ErrorCode.BUSY, f"more than {self._max_inflight} requests in flight on this connection"))

@@ -115,6 +115,8 @@ class RenderLoop:
         self.skipped = 0
         self.last_frame_at: float | None = None
         """Monotonic time the last frame was shown (a heartbeat for the supervisor)."""
+        self.last_frame = None
+        """The last frame shown (``talkerctl diagnose`` takes its screenshot from it)."""
 
     def run(self, stop: threading.Event) -> None:
         period = 1.0 / self.fps
@@ -158,7 +160,7 @@ class RenderLoop:
                     self._intervals.append(shown - last_shown)
                 self.frames += 1
             last_shown = self.last_frame_at = shown
-            last_frame = frame
+            last_frame = self.last_frame = frame
             index += 1
 
     def stats(self) -> LoopStats:
