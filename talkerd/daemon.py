@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .render.sinks import DisplayChoice
 
 log = logging.getLogger(__name__)
+AVATAR_SHOWN = "avatar on screen; loading models"
+"""STATUS= once the first frame is shown, which comes before READY=1 (the benchmark times both)."""
 
 LOAD_TIMEOUT_EXTENSION_S = 60
 ANSWER_TIMEOUT_S = 120.0
@@ -315,7 +317,8 @@ class Daemon:
         loader = threading.Thread(target=self._load_or_stop, name="talkerd-loader", daemon=True)
         loader.start()
         threading.Thread(target=self._supervise, name="talkerd-supervisor", daemon=True).start()
-        self.render_loop = RenderLoop(avatar, sink, self, self.config.render.fps)
+        self.render_loop = RenderLoop(avatar, sink, self, self.config.render.fps,
+                                      on_first_frame=lambda: self.notifier.status(self.summary() if self.ready.is_set() else AVATAR_SHOWN))
         loop = self.render_loop
         try:
             loop.run(self.stop_event)

@@ -66,6 +66,9 @@ def test_daemon_lifecycle_as_systemd_sees_it(managed):
     manager, process = managed
     manager.until("READY", "1")
     before_ready = manager.messages[:-1]
+    from talkerd.daemon import AVATAR_SHOWN
+
+    assert any(m.get("STATUS") == AVATAR_SHOWN for m in before_ready), "the avatar must be on screen before READY"
     assert any("EXTEND_TIMEOUT_USEC" in m for m in before_ready), "long loads must extend the start timeout"
     assert any(m.get("STATUS", "").startswith("loading") for m in before_ready)
     assert process.call("status")["state"] == "ready"  # READY=1 means ready for visitors

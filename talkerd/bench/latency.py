@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..audio import read_wav_mono
 from ..listen.sources import WavSource
+from .startup import measure_startup
 from .tts_chunks import measure_first_chunk_ratio
 from ..components import build_pipeline, load_all
 from ..config import Config, load_config
@@ -272,6 +273,9 @@ def render_report(summary: dict) -> str:
     if "render" in summary:
         render = summary["render"]
         lines.append(f"frame interval p50 / p99 (ms):     {render['interval_p50_ms']:.1f} / {render['interval_p99_ms']:.1f} ({render['frames']} frames, {render['skipped']} skipped)")
+    if "startup" in summary:
+        startup = summary["startup"]
+        lines.append(f"process start → avatar / → READY=1: {startup.get('first_frame_s', float('nan')):.1f} s / {startup['ready_s']:.1f} s")
     if "lag_ms" in summary:
         lines.append(f"lips after sound, p50 (ms):        {summary['lag_ms']['p50']:.0f}  (per turn {summary['lag_ms']['per_turn']}, correlation {summary['lag_correlation']})")
     elif "lip_sync" in summary:
@@ -287,6 +291,7 @@ def bench_command(config_path: Path, turns: int, json_path: Path | None) -> int:
     summary = summarize(bench.run(turns))
     summary.update(bench.lipsync())
     summary["tts_first_chunk"] = measure_first_chunk_ratio(bench.parts.tts)
+    summary["startup"] = measure_startup(config_path)
     print(render_report(summary))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

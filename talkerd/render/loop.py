@@ -100,7 +100,8 @@ class RenderLoop:
     """
 
     def __init__(self, avatar, sink, mouth_source: MouthSource, fps: int, *, pace: str = "wall",
-                 max_frames: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_frames: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_first_frame: Callable[[], None] = lambda: None) -> None:
         if fps <= 0:
             raise ValueError("fps must be positive")
         if pace not in ("wall", "frames"):
@@ -115,6 +116,8 @@ class RenderLoop:
         self.skipped = 0
         self.last_frame_at: float | None = None
         """Monotonic time the last frame was shown (a heartbeat for the supervisor)."""
+        self.on_first_frame = on_first_frame
+        """Called once, right after the first frame is shown (systemd hears of it before READY)."""
         self.last_frame = None
         """The last frame shown (``talkerctl diagnose`` takes its screenshot from it)."""
 
@@ -161,6 +164,8 @@ class RenderLoop:
                 self.frames += 1
             last_shown = self.last_frame_at = shown
             last_frame = self.last_frame = frame
+            if self.frames == 1:
+                self.on_first_frame()
             index += 1
 
     def stats(self) -> LoopStats:
