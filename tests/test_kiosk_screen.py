@@ -78,7 +78,9 @@ def test_the_x_units_flags_disable_blanking_on_a_real_server(xvfb):
 
 def test_a_server_without_the_kiosk_flags_would_blank(xvfb):
     """The check above can fail: a default X server blanks after 10 minutes."""
-    plain = subprocess.Popen(["Xvfb", f":{xvfb.number}", "-screen", "0", "320x200x24", "-nolisten", "tcp", "-auth", str(xvfb.auth)],
+    # -noreset only so the probe's disconnect does not reset the server under the next connection.
+    plain = subprocess.Popen(["Xvfb", f":{xvfb.number}", "-screen", "0", "320x200x24", "-nolisten", "tcp", "-noreset",
+                              "-auth", str(xvfb.auth)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     xvfb.process = plain
     xvfb.wait_usable()
