@@ -82,6 +82,8 @@ def _tts(config: Config):
 
     tts = PiperTts.load(config.tts, config.engines)
     tts.warm_up()
+    if config.tts.warm_up_longest:
+        _speak_the_longest_sentence(config, tts)
     return tts
 
 
