@@ -239,9 +239,9 @@ class TtsConfig(Section):
     """Latent frames of context on each side of an audio-engine window (256 samples each); the
     decoder sees about ±43 frames, and 24 joins chunks to a relative error under 1e-3."""
     warm_up_longest: bool = True
-    """Warm the voice with its longest sentence before READY, so the engines take all the working memory
-    they will ever need at start-up (ONNX Runtime keeps what the longest input needed): resident memory
-    then stays flat from the first visitor on. Costs about 6 s of start-up on a 2-core CPU."""
+    """Warm the voice with its longest sentence before READY, so its engines take all the working memory
+    they will ever need at start-up (ONNX Runtime keeps what the longest input needed) instead of growing
+    with the first long answers. Costs about 6 s of start-up on a 2-core CPU."""
 
 
 class FaceConfig(Section):
