@@ -8,7 +8,6 @@ into one ``.tar.gz``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.metadata
 import io
 import json
@@ -21,19 +20,12 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..engines.files import sha256_file
 
 RUNTIMES = ("onnxruntime", "llama-cpp-python", "vosk", "piper-tts", "opencv-python-headless", "opencv-python",
             "tensorrt", "pydantic", "cryptography", "prometheus-client")
 """The packages whose versions matter for a kiosk's behaviour (absent ones are left out)."""
 JOURNAL_LINES = 2000
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_file(path: Path) -> dict:
@@ -42,7 +34,7 @@ def describe_file(path: Path) -> dict:
         if path.is_dir():
             files = [p for p in path.rglob("*") if p.is_file()]
             return {"path": str(path), "folder": True, "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
-        return {"path": str(path), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+        return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
     except OSError as exc:
         return {"path": str(path), "error": exc.strerror or str(exc)}
 
