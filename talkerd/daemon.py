@@ -35,6 +35,9 @@ AVATAR_SHOWN = "avatar on screen; loading models"
 """STATUS= once the first frame is shown, which comes before READY=1 (the benchmark times both)."""
 
 LOAD_TIMEOUT_EXTENSION_S = 60
+STOP_DEADLINE_S = 4.5
+"""After SIGTERM/SIGINT the daemon is gone within this, even if a part will not let go (a hung stage,
+a stuck device): systemd's stop then never waits for its TimeoutStopSec and SIGKILL."""
 ANSWER_TIMEOUT_S = 120.0
 
 
@@ -126,6 +129,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self._reload_pending = False
         self._reload_lock = threading.Lock()
+        self._stop_deadline: threading.Timer | None = None
         self.problems = RecentProblems()
         self.engine_release = None  # the OTA release (ota.daemon_side.Release) the engines came from
         self.render_loop = None
@@ -253,7 +257,8 @@ class Daemon:
             "memory": {"budget_mb": self.plan.budget_mb, "components": self.meter.report(self.plan)},
             "engines": self.parts.engine_board(),
             "watchers": self.events.watchers,
-            "stages": {"heartbeat_age_s": self.watchdog.ages(), "stale_after_s": self.config.control.heartbeat_stale_s},
+            "stages": {"heartbeat_age_s": self.watchdog.ages(), "stale_after_s": self.config.control.heartbeat_stale_s,
+                       "watchdog_misses": self.watchdog.misses},
             "recent_problems": self.problems.recent(),
             "engines_release": self.engine_release.version if self.engine_release is not None else None,
         }
@@ -311,8 +316,8 @@ class Daemon:
         self.control.start()
         from .control.textfile import MetricsWriter
         metrics = MetricsWriter.start_for(self)  # None unless [metrics] textfile is set
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self._reload_on_signal, daemon=True).start())
         loader = threading.Thread(target=self._load_or_stop, name="talkerd-loader", daemon=True)
         loader.start()
@@ -334,6 +339,18 @@ class Daemon:
             sink.close()
             _close_audio_devices()
         return self.exit_code
+
+    def _on_stop_signal(self, *_) -> None:
+        self.stop_event.set()
+        if self._stop_deadline is None:
+            self._stop_deadline = threading.Timer(STOP_DEADLINE_S, self._stop_overdue)
+            self._stop_deadline.daemon = True
+            self._stop_deadline.start()
+
+    def _stop_overdue(self) -> None:
+        log.error("not stopped %.1f s after the stop signal (a part does not let go); exiting now", STOP_DEADLINE_S)
+        logging.shutdown()
+        os._exit(ExitCode.SOFTWARE)
 
     def sample(self):
         """The render loop's mouth source: the audio clock once the pipeline runs, else rest."""

@@ -145,11 +145,17 @@ class Pipeline:
             del workers["listener"]
         return workers
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop every worker, waiting at most ``timeout`` in all (not per worker): a hung one is named and
+        left behind (workers are daemon threads), so a stop never takes longer than this."""
         self._stop.set()
         self.turns.cancel_current()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [thread.name for thread in self._threads if thread.is_alive()]
+        if stuck:
+            log.warning("worker(s) did not stop within %.1f s: %s", timeout, ", ".join(stuck))
 
     def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

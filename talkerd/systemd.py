@@ -145,6 +145,7 @@ class Watchdog:
         self._beats: dict[str, float] = {}
         self._lock = threading.Lock()
         self._reported: list[str] = []
+        self._misses = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -178,9 +179,18 @@ class Watchdog:
         with self._lock:
             return sorted(stage for stage, beat in self._beats.items() if now - beat > self._stale_after_s)
 
+    @property
+    def misses(self) -> int:
+        """How many pings were withheld because a stage was stale, since the start (a fleet's alarm)."""
+        with self._lock:
+            return self._misses
+
     def ping(self) -> bool:
         """Send WATCHDOG=1 if no stage is stale; True when sent."""
         stale = self.check()
+        if stale:
+            with self._lock:
+                self._misses += 1
         if stale != self._reported:
             if stale:
                 log.error("watchdog withheld: stage(s) without a heartbeat for over %.1f s: %s", self._stale_after_s, ", ".join(stale))

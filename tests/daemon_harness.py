@@ -29,14 +29,16 @@ def write_config(folder: Path, replacements: dict[str, str] | None = None, extra
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None,
+                 launcher: tuple[str, ...] = ("-m", "talkerd")) -> None:
+        """``launcher``: what runs the daemon (``tests.patched_daemon`` makes one part misbehave)."""
         self.config = config
         self.socket = config.parent / "control.sock"
         self.log_path = config.parent / "talkerd.log"
         self._log = self.log_path.open("w")
         environment = {**os.environ, **(env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "talkerd", "run", "--config", str(config), *args],
+            [sys.executable, *launcher, "run", "--config", str(config), *args],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

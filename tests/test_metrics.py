@@ -49,7 +49,7 @@ def finished_turn(source: TurnSource, route: Route, ttfa_s: float) -> Turn:
 
 
 def test_the_exposition_parses_back_to_the_status():
-    samples = parse(exposition(STATUS, extras=Extras(watchdog_stale=("brain",))).decode())
+    samples = parse(exposition(STATUS, extras=Extras(watchdog_stale=("brain",), watchdog_misses=4)).decode())
     assert samples[("talkerd_state", (("state", "ready"),))] == 1
     assert samples[("talkerd_state", (("state", "starting"),))] == 0
     assert samples[("talkerd_uptime_seconds", ())] == 34.4
@@ -66,6 +66,7 @@ def test_the_exposition_parses_back_to_the_status():
     assert samples[("talkerd_recent_latency_seconds", (("mark", "time_to_first_audio"), ("stat", "p95")))] == pytest.approx(0.5258)
     assert samples[("talkerd_frames_skipped_total", ())] == 2
     assert samples[("talkerd_watchdog_stale_stages", ())] == 1
+    assert samples[("talkerd_watchdog_misses_total", ())] == 4
     assert samples[("talkerd_engine_release", ())] == 7
     assert samples[("talkerd_speaking", ())] == 1 and samples[("talkerd_muted", ())] == 0
     assert ("talkerd_build_info", (("version", __import__("talkerd").__version__),)) in samples

@@ -180,6 +180,7 @@ def test_watchdog_pings_only_while_every_stage_is_fresh(notify, caplog):
     assert [r.getMessage() for r in caplog.records].count(
         "watchdog withheld: stage(s) without a heartbeat for over 5.0 s: speech") == 1
     assert notify.drain() == 0  # nothing was sent while speech was stale
+    assert dog.misses == 2  # each withheld ping is counted (the fleet's talkerd_watchdog_misses_total)
     dog.heartbeat("speech", at=clock.now - 1.0)  # a heartbeat reported with the time it happened
     assert dog.ping()
     assert notify.receive()[0] == {"WATCHDOG": "1"}
@@ -187,6 +188,7 @@ def test_watchdog_pings_only_while_every_stage_is_fresh(notify, caplog):
     assert dog.check() == ["listener"]
     dog.unregister("listener")  # a stage the daemon carries on without no longer counts
     assert dog.check() == [] and dog.stages == ["speech"]
+    assert dog.misses == 2  # pings that were sent are not misses
 
 
 def test_watchdog_thread_stops_feeding_when_a_stage_hangs(notify, monkeypatch):

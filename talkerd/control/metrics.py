@@ -82,6 +82,8 @@ class Extras:
 
     watchdog_stale: tuple[str, ...] | None = None
     """Stages whose heartbeat is too old right now (the watchdog withholds WATCHDOG=1); None: no watchdog."""
+    watchdog_misses: int | None = None
+    """WATCHDOG=1 pings withheld since the start because a stage was stale; None: no watchdog."""
 
 
 def _gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
@@ -111,6 +113,10 @@ def _daemon_families(status: dict[str, Any], extras: Extras):
         family = _gauge("watchdog_stale_stages", "Stages without a fresh heartbeat now (WATCHDOG=1 withheld while > 0)")
         family.add_metric([], float(len(extras.watchdog_stale)))
         yield family
+    if extras.watchdog_misses is not None:
+        misses = CounterMetricFamily("talkerd_watchdog_misses", "WATCHDOG=1 pings withheld because a stage was stale")
+        misses.add_metric([], float(extras.watchdog_misses))
+        yield misses
 
 
 def _component_families(status: dict[str, Any]):

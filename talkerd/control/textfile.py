@@ -110,7 +110,9 @@ class MetricsWriter:
 
     def _extras(self) -> Extras:
         watchdog = getattr(self._daemon, "watchdog", None)
-        return Extras(watchdog_stale=tuple(watchdog.check()) if watchdog is not None else None)
+        if watchdog is None:
+            return Extras()
+        return Extras(watchdog_stale=tuple(watchdog.check()), watchdog_misses=watchdog.misses)
 
     def _attach(self) -> None:
         """Count the turns of the daemon's current pipeline (once per pipeline)."""
