@@ -175,7 +175,7 @@ def test_the_fleet_dashboard_queries_only_metrics_that_exist():
     dashboard = json.loads((Path(__file__).resolve().parent.parent / "systemd" / "grafana-talkerd-fleet.json").read_text())
     tally = TurnTally()
     tally.observe(finished_turn(TurnSource.VOICE, Route.CURATED, 0.9))
-    exported = {name for name, _ in parse(exposition(STATUS, tally.snapshot(), Extras(("brain",))).decode())}
+    exported = {name for name, _ in parse(exposition(STATUS, tally.snapshot(), Extras(("brain",), 3)).decode())}
     queried = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"\btalkerd_[a-z0-9_]+", target["expr"])}
     assert queried and queried <= exported, f"not exported: {sorted(queried - exported)}"
