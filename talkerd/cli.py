@@ -49,7 +49,8 @@ def _soak(args: argparse.Namespace) -> int:
     from .bench.soak import soak_command
 
     devices = tuple(name.strip() for name in args.devices.split(",") if name.strip())
-    return soak_command(Path(args.config), args.turns, args.seed, args.outage_every, Path(args.json) if args.json else None, devices)
+    return soak_command(Path(args.config), args.turns, args.seed, args.outage_every, Path(args.json) if args.json else None, devices,
+                        args.visitor_turns)
 
 
 def _input_choice(value: str):
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--seed", type=int, default=1, help="for the moments the devices are unplugged")
     soak.add_argument("--outage-every", type=float, default=45.0, help="mean seconds between device outages (default %(default)s)")
     soak.add_argument("--devices", default="microphone,speaker", help="which devices come and go (default %(default)s)")
+    soak.add_argument("--visitor-turns", type=int, default=10,
+                      help="turns between two quiet spells, as between visitors (0: none; default %(default)s)")
     soak.add_argument("--json", help="also write the figures to this file")
     soak.set_defaults(handler=_soak)
     return parser

@@ -144,7 +144,7 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     config = parts.config
     listener = None
     if parts.endpointer is not None and parts.asr is not None:
-        listener = Listener(parts.endpointer, parts.asr, barge_in=config.audio.barge_in)
+        listener = Listener(parts.endpointer, parts.asr, barge_in=config.audio.barge_in, idle_after_s=config.asr.renew_idle_s)
     snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
     speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps)
     return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,

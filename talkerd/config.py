@@ -194,6 +194,13 @@ class EndpointerConfig(Section):
 class AsrConfig(Section):
     model: ConfigPath
     """The vosk model directory."""
+    renew_after_utterances: int = Field(default=10, ge=0)
+    """Replace vosk's recogniser with a fresh one once it has decoded this many utterances and the kiosk
+    is quiet (0: never). Its decoding graph's cache grows with every new utterance (+100 MiB in the
+    first 20 here) and is only let go with the recogniser."""
+    renew_idle_s: float = Field(default=20.0, gt=0, le=3600)
+    """Seconds without speech that count as quiet (the renewal takes ~150 ms and makes the next few
+    utterances decode slower while the cache fills again, so it waits for a pause between visitors)."""
 
 
 class LlmConfig(Section):

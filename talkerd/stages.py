@@ -25,6 +25,9 @@ class Recogniser(Protocol):
     def finish(self):
         """End the utterance; an object with ``.text``."""
 
+    def idle(self) -> None:
+        """Nobody has spoken for a while: the moment for housekeeping that would slow a turn."""
+
 
 class Knowledge(Protocol):
     """The venue's knowledge: a question's match (``knowledge.Match``)."""

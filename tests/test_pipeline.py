@@ -132,6 +132,9 @@ class FakeRecogniser:
     def finish(self):
         return type("Recognition", (), {"text": self.text})()
 
+    def idle(self) -> None:
+        self.idle_calls = getattr(self, "idle_calls", 0) + 1
+
 
 class ScriptedMic:
     """Stands for the microphone: yields the frames the test puts in ``frames`` (and a silent one meanwhile)."""

@@ -55,6 +55,12 @@ MEMORY_EVERY = 25
 LAG_SEARCH_S = 0.6
 """The lag is searched within ± this: it includes the fixed delay of recording the speaker's monitor."""
 CONTROL_PERIOD_S = 0.25
+VISITOR_TURNS = 10
+"""Questions one visitor asks; then the kiosk is quiet for a while (``asr.renew_idle_s`` and a margin),
+as between two visitors, which is when the daemon does its housekeeping (a fresh vosk recogniser)."""
+QUIET_MARGIN_S = 5.0
+"""A quiet spell lasts ``asr.renew_idle_s`` and this: a microphone outage (at most 4 s) in it must not hide
+the quiet from the daemon."""
 DEVICES = {"microphone": MICROPHONE, "speaker": SPEAKER}
 
 
@@ -116,6 +122,10 @@ class SoakReport:
     """Every ``MEMORY_EVERY`` turns from the start figures on, and at the end."""
     control_requests: int = 0
     control_errors: int = 0
+    quiet_spells: int = 0
+    """Pauses between visitors (every ``visitor_turns`` turns)."""
+    asr_renewals: int = 0
+    """Fresh vosk recognisers the daemon made in those pauses."""
     duration_s: float = 0.0
 
     @property
@@ -160,8 +170,10 @@ class Soak:
     """Drives ``daemon`` (already constructed, run by the caller on the main thread)."""
 
     def __init__(self, daemon, pulse: PrivatePulse, turns: int, *, seed: int, outage_every_s: float, folder: Path,
-                 devices: tuple[str, ...] = tuple(DEVICES)) -> None:
+                 devices: tuple[str, ...] = tuple(DEVICES), visitor_turns: int = VISITOR_TURNS) -> None:
+        """``visitor_turns``: turns between two quiet spells (0: none)."""
         self.daemon, self.pulse, self.turns = daemon, pulse, turns
+        self.visitor_turns = visitor_turns
         self.random = random.Random(seed)
         self.outage_every_s = outage_every_s
         self.devices = devices
@@ -221,6 +233,8 @@ class Soak:
                 if chaos.is_alive():
                     chaos.join(30)
             measure = 1 <= number <= lag_turns or number >= self.turns - lag_turns
+            if self.visitor_turns and number > lag_turns and number % self.visitor_turns == 0 and not measure:
+                self._quiet_spell()
             # The lag estimate depends on what is said: the turns that measure it all ask the same question.
             turn = self._one_turn(pipeline, 0 if measure else number % len(self._questions), record=measure)
             if turn is not None and measure:
@@ -238,6 +252,7 @@ class Soak:
         self.report.threads = (self.report.threads[0], threads)
         self.report.lag_ms = tuple(round(statistics.median(l), 1) if l else None for l in (first_lags, last_lags))
         self.report.crashes += sum("worker stopped" in s["detail"] for s in self.daemon.parts.snapshot().values())
+        self.report.asr_renewals = getattr(self.daemon.parts.asr, "renewals", 0)
         self.report.duration_s = round(time.monotonic() - started, 1)
 
     def _one_turn(self, pipeline, which: int, *, record: bool) -> Turn | None:
@@ -266,6 +281,11 @@ class Soak:
         if record:
             self.tap.recording = self.recorder.recording = False
         return turn
+
+    def _quiet_spell(self) -> None:
+        """One visitor left, the next is not there yet: nobody speaks for a while."""
+        time.sleep(self.daemon.config.asr.renew_idle_s + QUIET_MARGIN_S)
+        self.report.quiet_spells += 1
 
     def _question_may_be_heard(self, spoken_from: float) -> bool:
         """False when a microphone outage overlapped the time the question was being spoken."""
@@ -358,19 +378,20 @@ def render_report(report: dict) -> str:
         f"  file descriptors {report['fds'][0]} → {report['fds'][1]}; threads {report['threads'][0]} → {report['threads'][1]}",
         f"  lip/audio lag first turns {report['lag_ms'][0]} ms, last turns {report['lag_ms'][1]} ms, drift {report['lag_drift_ms']} ms",
         f"  control requests {report['control_requests']}, errors {report['control_errors']}",
+        f"  quiet spells between visitors {report['quiet_spells']}, fresh vosk recognisers {report['asr_renewals']}",
     ]
     return "\n".join(lines)
 
 
 def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float, json_path: Path | None,
-                 devices: tuple[str, ...] = tuple(DEVICES)) -> int:
+                 devices: tuple[str, ...] = tuple(DEVICES), visitor_turns: int = VISITOR_TURNS) -> int:
     from ..daemon import Daemon, RunOptions
     from ..listen.sources import InputChoice
     from ..render.sinks import DisplayChoice, DisplayMode
     from ..speak.playout import OutputMode
 
-    if turns < 2 or not devices or set(devices) - set(DEVICES):
-        print(f"talkerd soak: --turns must be at least 2, --devices some of {', '.join(DEVICES)}")
+    if turns < 2 or visitor_turns < 0 or not devices or set(devices) - set(DEVICES):
+        print(f"talkerd soak: --turns must be at least 2, --visitor-turns 0 or more, --devices some of {', '.join(DEVICES)}")
         return ExitCode.USAGE
     with tempfile.TemporaryDirectory(prefix="talkerd-soak-") as folder:
         pulse = PrivatePulse(Path(folder)).start()
@@ -380,7 +401,8 @@ def soak_command(config_path: Path, turns: int, seed: int, outage_every_s: float
             options = RunOptions(config_path, input=InputChoice.parse("mic"), display=DisplayChoice(DisplayMode.NONE),
                                  output=OutputMode.SPEAKER)
             daemon = Daemon(options, frame_tap=lambda sink, avatar: soak.make_tap(sink, avatar))
-            soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices)
+            soak = Soak(daemon, pulse, turns, seed=seed, outage_every_s=outage_every_s, folder=Path(folder), devices=devices,
+                        visitor_turns=visitor_turns)
             driver = threading.Thread(target=soak.run, name="talkerd-soak", daemon=True)
             driver.start()
             code = daemon.run()

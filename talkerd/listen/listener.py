@@ -35,11 +35,16 @@ class Heard:
 
 
 class Listener:
-    def __init__(self, endpointer, recogniser: Recogniser, *, barge_in: bool) -> None:
+    def __init__(self, endpointer, recogniser: Recogniser, *, barge_in: bool, idle_after_s: float = 20.0) -> None:
+        """``idle_after_s``: quiet for this long (no speech heard), the recogniser is told it is idle."""
         self._endpointer = endpointer
         self._asr = recogniser
         self.barge_in = barge_in
         """Fixed at start: a reload does not change it (it needs echo cancellation set up)."""
+        self._idle_after_s = idle_after_s
+        self._quiet_since: float | None = None
+        """Capture time of the last frame of speech (or of the first frame heard)."""
+        self._told_idle = False
         self.partial_text = ""
         self._preroll: list[bytes] = []
         self._preroll_frames: int | None = None
@@ -53,12 +58,15 @@ class Listener:
     def feed(self, frame: AudioFrame, *, avatar_speaking: bool) -> SpeechStarted | Heard | None:
         if self._preroll_frames is None:
             self._preroll_frames = max(1, int(PREROLL_S / frame.duration_s))
+        if avatar_speaking:
+            self._quiet_since, self._told_idle = frame.captured_at, False  # the avatar talking is not quiet
         if avatar_speaking and not self.barge_in:
             if self._endpointer.in_speech:
                 self._endpointer.reset()
             return None
         was_speaking = self._endpointer.in_speech
         event = self._endpointer.feed(frame)
+        self._note_quiet(frame, event)
         if not was_speaking:
             self._preroll = (self._preroll + [frame.pcm])[-self._preroll_frames :]
         if event is None:
@@ -76,3 +84,11 @@ class Listener:
         recognition = self._asr.finish()
         self.partial_text = ""
         return Heard(recognition.text, event.utterance.speech_end, time.monotonic())
+
+    def _note_quiet(self, frame: AudioFrame, event) -> None:
+        """Tell the recogniser once per quiet spell that nobody has spoken for ``idle_after_s``."""
+        if event is not None or self._endpointer.in_speech or self._quiet_since is None:
+            self._quiet_since, self._told_idle = frame.captured_at, False
+        elif not self._told_idle and frame.captured_at - self._quiet_since >= self._idle_after_s:
+            self._told_idle = True
+            self._asr.idle()
