@@ -77,10 +77,10 @@ def _after_a_name(match: re.Match) -> bool:
     return bool(word) and word.group(1) is not None and not word.group(1).endswith((".", "!", "?", ":"))
 
 
-def _ordinal_date(day: int, month: str, year: str | None, reading: Reading, *, after_the: bool = False) -> str:
-    """A date in the venue's spoken order: "the third of March" or "March third"."""
+def _ordinal_date(day: int, month: str, year: str | None, *, day_first: bool, after_the: bool = False) -> str:
+    """A date said day first ("the third of March") or month first ("March third")."""
     said_year = f" {numbers.year(int(year))}" if year else ""
-    if reading.day_first:
+    if day_first:
         return f"{'' if after_the else 'the '}{numbers.ordinal(day)} of {month}{said_year}"
     return f"{month} {numbers.ordinal(day)}{',' if year else ''}{said_year}"
 
@@ -139,7 +139,7 @@ def _numeric_date(match: re.Match, reading: Reading) -> str:
     orders = [(first, second), (second, first)] if reading.day_first else [(second, first), (first, second)]
     for day, month in orders:
         if _valid(year, month, day):
-            return _ordinal_date(day, MONTH_NAMES[month - 1], str(year), reading)
+            return _ordinal_date(day, MONTH_NAMES[month - 1], str(year), day_first=reading.day_first)
     return match.group(0)
 
 
@@ -147,18 +147,18 @@ def _iso_date(match: re.Match, reading: Reading) -> str:
     year, month, day = (int(match.group(name)) for name in ("year", "month", "day"))
     if not _valid(year, month, day):
         return match.group(0)
-    return _ordinal_date(day, MONTH_NAMES[month - 1], str(year), reading)
+    return _ordinal_date(day, MONTH_NAMES[month - 1], str(year), day_first=reading.day_first)
 
 
 def _day_month(match: re.Match, reading: Reading) -> str:
     after_the = match.string[: match.start()].lower().endswith("the ")
     return _ordinal_date(int(match.group("day")), MONTHS[match.group("month")], match.group("year"),
-                         Reading(day_first=True), after_the=after_the)
+                         day_first=True, after_the=after_the)
 
 
 def _month_day(match: re.Match, reading: Reading) -> str:
     return _ordinal_date(int(match.group("day")), MONTHS[match.group("month")], match.group("year"),
-                         Reading(day_first=False))
+                         day_first=False)
 
 
 def _clock_12(match: re.Match, reading: Reading) -> str:
@@ -251,8 +251,8 @@ RULES: tuple[Rule, ...] = (
         rf"(?P<context>\b(?:{CALL_WORDS})\b(?:\s+(?:us|me|them))?(?:\s+(?:on|at))?\s*:?\s*)?"
         r"(?<![\w.,/:+])(?P<number>(?:\+\s?\d{1,3}[ .-]?)?(?:\(\d{1,5}\)\s?)?\d{1,5}(?:[ .-]\d{1,5})*)"
         r"(?![\w/:]|[.,]\d)", _I), _phone),
-    Rule("ranges", re.compile(r"(?:(?<=\d)|(?<=[ap]m)|(?<=[AP]M)|(?<=m\.)|(?<=M\.))\s*[-–]\s*(?=[\d$£€¥])|(?<=\w)–(?=\w)"),
-         lambda m, r: " to "),
+    Rule("ranges", re.compile(r"(?:(?<=\d)|(?<=[ap]m)|(?<=[AP]M)|(?<=m\.)|(?<=M\.))\s*[-–]\s*(?=[\d$£€¥])"
+                              r"|(?<=\w)–(?=\w)"), lambda m, r: " to "),
     Rule("minus signs", re.compile(r"(?:(?<=\s)|^)-(?=\d)"), lambda m, r: "minus "),
     Rule("12-hour times", re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<m>[0-5]\d))?\s?(?P<ap>[ap])\.?m\b\.?", _I),
          _clock_12),
@@ -260,10 +260,13 @@ RULES: tuple[Rule, ...] = (
     Rule("money", re.compile(rf"(?P<sym>{alternation(CURRENCIES)})\s?(?P<num>\d{{1,3}}(?:,\d{{3}})+|\d+)"
                              rf"(?:\.(?P<cents>\d{{1,2}})(?!\d))?(?:\s?(?P<scale>{alternation(SCALES)})\b)?"), _money),
     Rule("pence and cents", re.compile(r"\b(?P<num>\d+)(?:(?P<unit>[pc])\b|\s?¢)"), _small_change),
-    Rule("percentages", re.compile(rf"(?P<num>{NUMERAL})\s?%"), lambda m, r: f"{numbers.numeral(m.group('num'))} percent"),
+    Rule("percentages", re.compile(rf"(?P<num>{NUMERAL})\s?%"),
+         lambda m, r: f"{numbers.numeral(m.group('num'))} percent"),
     Rule("units", re.compile(rf"(?<![\w.,])(?P<num>{NUMERAL})\s?(?P<unit>{alternation(UNITS)})(?![\w/])"), _unit),
-    Rule("ordinals", re.compile(r"\b(?P<num>\d+)(?:st|nd|rd|th)\b"), lambda m, r: numbers.ordinal(int(m.group("num")))),
+    Rule("ordinals", re.compile(r"\b(?P<num>\d+)(?:st|nd|rd|th)\b"),
+         lambda m, r: numbers.ordinal(int(m.group("num")))),
     Rule("years", re.compile(r"(?<![\w.,])(?P<year>1[1-9]\d\d|20\d\d)(?P<s>s)?(?!\w|[.,]\d)"), _year),
-    Rule("codes", re.compile(rf"(?<![\w.,])\d{{{CODE_MIN_DIGITS},}}(?!\w|[.,]\d)"), lambda m, r: numbers.digits(m.group(0))),
+    Rule("codes", re.compile(rf"(?<![\w.,])\d{{{CODE_MIN_DIGITS},}}(?!\w|[.,]\d)"),
+         lambda m, r: numbers.digits(m.group(0))),
     Rule("numbers", re.compile(rf"(?<![\w.,])(?:{NUMERAL})(?!\w|[.,]\d)"), lambda m, r: numbers.numeral(m.group(0))),
 )
