@@ -202,7 +202,8 @@ def test_the_spoken_chunks_keep_the_text_as_written(tts_pair):
 def test_a_bad_date_order_names_the_field(tmp_path):
     text = DEFAULT_CONFIG.read_text().replace('"../', f'"{ROOT}/')
     path = tmp_path / "talkerd.toml"
-    path.write_text(text.replace("[tts]\n", '[tts]\ndate_order = "year_first"\n'))
+    assert 'date_order = "day_first"' in text, "the default config no longer sets tts.date_order"
+    path.write_text(text.replace('date_order = "day_first"', 'date_order = "year_first"'))
     with pytest.raises(ConfigError, match=r"tts\.date_order"):
         load_config(path)
     assert load_config(DEFAULT_CONFIG).tts.normalise is True
