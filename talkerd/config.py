@@ -249,6 +249,15 @@ class TtsConfig(Section):
     """Warm the voice with its longest sentence before READY, so its engines take all the working memory
     they will ever need at start-up (ONNX Runtime keeps what the longest input needed) instead of growing
     with the first long answers. Costs about 6 s of start-up on a 2-core CPU."""
+    normalise: bool = True
+    """Say numbers, money, times, dates, ordinals, abbreviations and units as a person reads them
+    ("Call 555-0147" → "five five five, zero one four seven", "$50" → "fifty dollars"), so facts can be
+    written as printed on a sign; only the voice hears the rewritten text (logs, events and talkerctl
+    keep it as written). See ``talkerd.speak.normalise``."""
+    date_order: Literal["day_first", "month_first"] = "day_first"
+    """How numeric dates are read, and the order dates are said in: "03/12/2026" is "the third of December
+    twenty twenty-six" day first, "March twelfth, twenty twenty-six" month first. A date valid only the
+    other way round ("12/25/2026") is read that way."""
 
 
 class FaceConfig(Section):

@@ -26,6 +26,7 @@ import numpy as np
 from ..config import EnginesConfig, TtsConfig
 from ..errors import ComponentUnavailable, ConfigError
 from ..messages import PhonemeTiming
+from .normalise import Reading, normalise
 from .phonemes import PAD, Phonemizer, Sentence, timings
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class PiperTts:
         self.sample_rate = voice.sample_rate
         self.seconds_per_frame = SAMPLES_PER_FRAME / voice.sample_rate
         self._phonemizer = Phonemizer(voice.espeak_voice, voice.id_map, max_ids=max_ids)
+        self._reading = Reading(day_first=cfg.date_order == "day_first") if cfg.normalise else None
+        """How printed text is read aloud; None to give the phonemizer the text as it is."""
         self._rng = rng if rng is not None else np.random.default_rng()
         self.audio_runs = 0
         """How many times the audio engine has run (for tests and benchmarks)."""
@@ -230,6 +233,12 @@ class PiperTts:
             timed.append(PhonemeTiming(PAD, end, silence / self.sample_rate))
         return timed
 
+    def sentences(self, text: str) -> list[Sentence]:
+        """The phoneme ids the voice gets for a clause: the text as a person reads it (when
+        ``tts.normalise`` is on), phonemized. The one place text enters the voice."""
+        spoken = normalise(text, self._reading) if self._reading is not None else text
+        return self._phonemizer.sentences(spoken)
+
     # --- public ------------------------------------------------------------------------------------
 
     def phonemes_for(self, text: str) -> tuple[PhonemeTiming, ...]:
@@ -237,7 +246,7 @@ class PiperTts:
         repeatable when ``noise_w`` is 0)."""
         result: list[PhonemeTiming] = []
         start = 0.0
-        for sentence in self._phonemizer.sentences(text):
+        for sentence in self.sentences(text):
             _, _, frames_per_id = self._durations(sentence)
             timed = self._sentence_timing(sentence, frames_per_id, start)
             result.extend(timed)
@@ -247,7 +256,7 @@ class PiperTts:
     def synthesize(self, text: str, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[TtsChunk]:
         """Speak a clause: yields each audio chunk as soon as it is computed. An empty text yields
         nothing; a cancelled clause stops before the next engine run."""
-        sentences = self._phonemizer.sentences(text)
+        sentences = self.sentences(text)
         offset = 0  # samples since the clause's start
         for index, sentence in enumerate(sentences):
             if cancelled():
