@@ -139,6 +139,7 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     from .answer.answerer import Answerer, VenueSnapshot
     from .listen.listener import Listener
     from .pipeline import Pipeline
+    from .speak.prerendered import SpeechCache
     from .speak.speech_maker import SpeechMaker
 
     config = parts.config
@@ -146,6 +147,7 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     if parts.endpointer is not None and parts.asr is not None:
         listener = Listener(parts.endpointer, parts.asr, barge_in=config.audio.barge_in, idle_after_s=config.asr.renew_idle_s)
     snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
-    speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps)
+    cache = SpeechCache(config.tts.prerender_dir, config.tts.prerender_mb) if config.tts.prerender else None
+    speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps, cache)
     return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,
                     playout=playout, health=parts.set_state, liveness=liveness, events=events)

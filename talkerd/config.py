@@ -245,6 +245,15 @@ class TtsConfig(Section):
     chunk_overlap_frames: int = Field(default=24, ge=0, le=64)
     """Latent frames of context on each side of an audio-engine window (256 samples each); the
     decoder sees about ±43 frames, and 24 joins chunks to a relative error under 1e-3."""
+    prerender: bool = True
+    """Synthesise the fixed answers (curated answers, the unknown answer, the apology, the greeting)
+    with their mouth tracks in the background at start and after a reload, so they play at once."""
+    prerender_dir: ConfigPath | None = None
+    """Where pre-rendered answers are also kept on disk, so a restart loads them instead of
+    synthesising again (/var/cache/talkerd/speech on a kiosk); none keeps them in memory only."""
+    prerender_mb: float = Field(default=64.0, ge=0, le=4096)
+    """The most memory the pre-rendered answers may take (counted in the memory plan); clauses beyond it
+    are synthesised when spoken."""
     warm_up_longest: bool = True
     """Warm the voice with its longest sentence before READY, so its engines take all the working memory
     they will ever need at start-up (ONNX Runtime keeps what the longest input needed) instead of growing

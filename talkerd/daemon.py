@@ -285,7 +285,7 @@ class Daemon:
             log.error("reload refused, keeping the running config: %s", exc.message)
             self.notifier.ready()
             raise
-        self.pipeline.answerer.swap(venue_snapshot(config))
+        self.pipeline.swap_venue(venue_snapshot(config))
         log.info("reloaded venue knowledge and persona from %s", self.options.config_path)
         self.notifier.ready()
 

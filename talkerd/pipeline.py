@@ -54,6 +54,12 @@ class TurnRegistry:
         with self._lock:
             return self._current
 
+    @property
+    def busy(self) -> bool:
+        """A turn is being answered (begun, neither finished nor cancelled)."""
+        turn = self.current
+        return turn is not None and not turn.done.is_set()
+
     def begin(self, turn: Turn) -> None:
         with self._lock:
             previous, self._current = self._current, turn
@@ -121,6 +127,13 @@ class Pipeline:
         self._muted = threading.Event()
         self._threads: list[threading.Thread] = []
         playout.on_turn_end = self.turns.finish
+        speech.prerender(answerer.fixed_clauses())
+
+    def swap_venue(self, snapshot) -> None:
+        """Reload: the next question sees the new persona and venue knowledge (``Answerer.swap``), and
+        their fixed answers are rendered ahead anew."""
+        self.answerer.swap(snapshot)
+        self.speech.prerender(self.answerer.fixed_clauses())
 
     # -- lifecycle --------------------------------------------------------------------------------
     def stages_to_start(self) -> tuple[str, ...]:
@@ -138,7 +151,7 @@ class Pipeline:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
             "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed),
-            "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed),
+            "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed, idle=self._prerender),
             "playout": lambda: self.playout.run(self._stop),
         }
         if not self.source.has_audio:
@@ -169,13 +182,15 @@ class Pipeline:
 
         return run
 
-    def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable) -> None:
+    def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable,
+               idle: Callable[[], bool] = lambda: False) -> None:
         """The worker loop: take an item, drop it if its turn was cancelled, handle it; a failure ends
-        the item (``failed``), never the worker."""
+        the item (``failed``), never the worker. With nothing to do, ``idle`` does a piece of background
+        work (True when there is more)."""
         while not self._stop.is_set():
             self.beat(name)
             try:
-                item = inbox.get(timeout=WORKER_POLL_S)
+                item = inbox.get(timeout=0.0 if idle() else WORKER_POLL_S)
             except queue.Empty:
                 continue
             if item.turn.is_cancelled:
@@ -321,6 +336,12 @@ class Pipeline:
         self.clauses.put(EndOfTurn(question.turn))
 
     # -- speech -----------------------------------------------------------------------------------
+    def _prerender(self) -> bool:
+        """While no visitor is being answered, render one fixed clause ahead (it stops the moment one is)."""
+        if self.turns.busy or not self.clauses.empty():
+            return False
+        return self.speech.prerender_one(interrupted=lambda: self.turns.busy or self._stop.is_set())
+
     def _speak(self, item: Clause | EndOfTurn) -> None:
         if isinstance(item, EndOfTurn):
             self.playout.queue.put(item)
@@ -358,6 +379,7 @@ class Pipeline:
             "muted": self._muted.is_set(),
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
+            "prerendered": self.speech.cache.status() if self.speech.cache is not None else None,
         }
 
 

@@ -20,7 +20,7 @@ from tests.conftest import DEFAULT_CONFIG, MODELS, ROOT
 from tests.gguf_factory import QWEN25_1_5B, QWEN25_3B, LlamaDims, write_llama_header, write_tiny_llama
 
 SMOLLM2 = MODELS / "smollm2-135m-instruct-q4_1.gguf"
-COMPONENTS = ("runtime", "renderer", "endpointer", "asr", "knowledge", "llm", "tts", "face")
+COMPONENTS = ("runtime", "renderer", "endpointer", "asr", "knowledge", "llm", "tts", "face", "speech_cache")
 
 
 def needs(path: Path) -> Path:
@@ -124,6 +124,18 @@ def test_kv_and_reserved_compute_match_llama_cpp(which, n_ctx, tiny_gguf):
 
 
 # -- the plan and the budget ------------------------------------------------------------------------
+
+def test_the_speech_cache_is_planned_from_the_fixed_answers_and_capped(default_config):
+    def planned(config) -> float | None:
+        return next((c.planned_mb for c in plan_memory(config).components if c.name == "speech_cache"), None)
+
+    tts = default_config.tts
+    base = planned(default_config)
+    longer = default_config.persona.model_copy(update={"greeting": "Hello and welcome! " * 100})
+    assert planned(default_config.model_copy(update={"persona": longer})) > base + 1  # 300 more words, ~2 min
+    assert planned(default_config.model_copy(update={"tts": tts.model_copy(update={"prerender_mb": 1.0})})) == 1.0
+    assert planned(default_config.model_copy(update={"tts": tts.model_copy(update={"prerender": False})})) is None
+
 
 def test_default_config_plans_every_component_and_fits(default_config):
     needs(SMOLLM2)

@@ -36,6 +36,16 @@ class VenueSnapshot:
     knowledge: Knowledge | None
 
 
+def fixed_answers(persona, venue, *, facts_as_written: bool) -> tuple[str, ...]:
+    """Every text the answerer may speak word for word: the curated answers, the persona's fixed texts,
+    and the fact lines when there is no LLM to phrase them (the speech cache renders these ahead)."""
+    entries, facts = (venue.entries, venue.facts) if venue is not None else ((), ())
+    texts = [entry.answer for entry in entries] + [persona.unknown_answer, persona.apology, persona.greeting]
+    if facts_as_written:
+        texts += list(facts)
+    return tuple(text for text in texts if text.strip())
+
+
 @dataclass(frozen=True)
 class Reply:
     route: Route
@@ -64,6 +74,12 @@ class Answerer:
             self._snapshot = snapshot
             if self._dialogue is not None:
                 self._dialogue.set_persona(snapshot.persona, snapshot.venue)
+
+    def fixed_clauses(self) -> tuple[str, ...]:
+        """The clauses of every fixed answer, exactly as ``Reply.clauses`` cuts them when spoken."""
+        snapshot = self.snapshot
+        texts = fixed_answers(snapshot.persona, snapshot.venue, facts_as_written=self._dialogue is None)
+        return tuple(clause for text in texts for clause in split_text(text))
 
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
               on_token: Callable[[], None] = lambda: None, record: bool = True) -> Reply:

@@ -223,6 +223,26 @@ def engine_estimate(engines_cfg: EnginesConfig, name: str) -> tuple[Estimate, bo
     return Estimate(name, float(manifest.memory_mb), "ONNX Runtime, from the manifest"), False
 
 
+PRERENDER_SPEECH_RATE = 2.5
+"""Words per second the voice speaks (joe-medium at length_scale 1: 2.4–2.7 on the default answers)."""
+PRERENDER_SAMPLE_RATE = 48000
+"""The highest output rate a speaker is opened at: the cache holds its audio at that rate (int16)."""
+
+
+def speech_cache_estimate(config: Config) -> Estimate:
+    """The fixed answers pre-rendered: their audio at the output rate and a mouth track per video
+    frame, from their word count; never more than ``tts.prerender_mb``."""
+    from ..answer.answerer import fixed_answers
+    from ..mouth import MOUTH_CHANNELS
+
+    texts = fixed_answers(config.persona, config.venue, facts_as_written=True)
+    seconds = sum(len(text.split()) for text in texts) / PRERENDER_SPEECH_RATE * config.tts.length_scale
+    per_second = PRERENDER_SAMPLE_RATE * 2 + config.render.fps * len(MOUTH_CHANNELS) * 4  # int16 audio, float32 mouth
+    planned = min(seconds * per_second / MIB, config.tts.prerender_mb)
+    return Estimate("speech_cache", planned, f"{len(texts)} fixed answers, about {seconds:.0f} s of speech "
+                    f"(at most tts.prerender_mb = {config.tts.prerender_mb:g})")
+
+
 def knowledge_estimate(config: Config) -> Estimate:
     entries = len(config.venue.entries) + len(config.venue.facts)
     planned = KNOWLEDGE_FIXED_MB + KNOWLEDGE_MB_PER_ENTRY * entries

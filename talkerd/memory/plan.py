@@ -97,6 +97,8 @@ def _gather(config: Config) -> _Parts:
 
     before = [estimates.runtime_estimate(config)] + [c.estimate(config) for c in BEFORE_LLM if c.enabled(config)]
     after = [c.estimate(config) for c in AFTER_LLM if c.enabled(config)]
+    if config.tts.prerender:
+        after.append(estimates.speech_cache_estimate(config))
     tensorrt = any(e.on_tensorrt for e in after)
     gpu = config.llm.n_gpu_layers != 0
     if gpu or tensorrt:
