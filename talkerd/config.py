@@ -183,7 +183,7 @@ DEFAULT_SAFETY_INTENTS = (
     SafetyIntent(
         name="medical",
         examples=[
-            "chest pain", "heart attack", "collapsed", "fainted", "passed out", "fell down and", "not moving",
+            "chest pain", "chest hurts", "heart attack", "collapsed", "feel faint", "fainted", "passed out", "fell down and", "not moving",
             "can not breathe", "struggling to breathe", "not breathing", "bleeding", "badly hurt", "injured",
             "seizure", "choking", "unconscious", "call an ambulance", "stroke", "allergic reaction",
             "medical emergency",
@@ -204,7 +204,8 @@ DEFAULT_SAFETY_INTENTS = (
         examples=[
             "lost my child", "lost my son", "lost my daughter", "lost my kid", "can not find my child",
             "can not find my son", "can not find my daughter", "can not find my kid", "child is missing",
-            "son is missing", "daughter is missing", "kid is missing", "lost child", "lost little boy",
+            "son is missing", "daughter is missing", "kid is missing", "boy is missing", "girl is missing",
+            "child is lost", "lost child", "lost little boy",
             "lost little girl", "found a lost child",
         ],
         answer="Please go to a member of staff at {staff_place} right away: they will help you find them and can "
