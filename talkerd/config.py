@@ -254,7 +254,8 @@ class GuardConfig(Section):
     """Topic → words that mark it (politics, competitors' names); a clause on one is not spoken.
     Setting this table replaces the defaults."""
     instructions_overlap: float = Field(default=0.5, gt=0.0, le=1.0)
-    """A clause whose word pairs are at least this share the LLM's instructions' is not spoken."""
+    """A clause with at least this share of its word pairs from the system prompt (and some only the
+    instructions have) is not spoken: the LLM is reading its instructions out."""
 
     @field_validator("blocked_words")
     @classmethod

@@ -18,7 +18,9 @@ What counts as a claim, and why:
   a sentence only when the next one is capitalised too ("John Smith is …"), since every sentence starts
   with a capital;
 - a place word (floor, aisle, entrance, desk, …): where something is must be where the venue says;
-  with a number next to it ("third floor", "aisle 5") the pair is one claim, ``p:3:floor``.
+  with a number next to it ("third floor", "aisle 5") the pair is one claim, ``p:3:floor``;
+- a number of something countable ("12 years", "two minutes", "500 books") as the pair, ``q:12:year``:
+  that the venue says "12 Quay Street" does not make "12 years old" true.
 """
 from __future__ import annotations
 
@@ -65,6 +67,14 @@ PLACES = frozenset(stem(w) for w in (
     "stairs staircase checkout till"
 ).split())
 """Stems of words that say where something is."""
+COUNTED = frozenset(stem(w) for w in (
+    "year years month months week weeks day days hour hours minute minutes second seconds percent "
+    "pound pounds dollar dollars euro euros cent cents penny pence mile miles kilometre kilometres metre metres "
+    "meter meters foot feet people person seat seats table tables room rooms item items copy copies title titles "
+    "book books member members staff employee employees shop shops store stores branch branches location "
+    "locations floors time times stamp stamps"
+).split())
+"""Stems of what is counted: a number before one is checked together with it."""
 NOT_NAMES = frozenset({"i"})
 """Capitalised words that name nothing."""
 
@@ -187,6 +197,23 @@ def _token_number(token: str) -> int | None:
     return UNITS.get(token) or ORDINALS.get(token) or AMBIGUOUS_ORDINALS.get(token)
 
 
+def _quantities(plain: list[str]) -> list[Claim]:
+    """A number right before something counted: "12 years", "twenty five minutes", "two minute walk"."""
+    found = []
+    i = 0
+    while i < len(plain):
+        start, word = i, plain[i]
+        value = int(word) if word.isdigit() else UNITS.get(word, TENS.get(word))
+        if value is not None and word in TENS and i + 1 < len(plain) and UNITS.get(plain[i + 1], 10) < 10:
+            value += UNITS[plain[i + 1]]
+            i += 1
+        if value is not None and i + 1 < len(plain) and stem(plain[i + 1]) in COUNTED:
+            counted = stem(plain[i + 1])
+            found.append(Claim(ClaimKind.NUMBER, " ".join(plain[start: i + 2]), frozenset({f"q:{value}:{counted}"})))
+        i += 1
+    return found
+
+
 def _numbered_places(plain: list[str]) -> list[Claim]:
     """A place word with a number before or after it: "second floor", "2nd floor", "aisle 5"."""
     found = []
@@ -213,6 +240,7 @@ def claims(text: str) -> list[Claim]:
     ]
     found += _capitalised_claims(rest)
     found += _numbered_places(words(text, MAX_TEXT_WORDS))
+    found += _quantities(words(text, MAX_TEXT_WORDS))
     return found
 
 
@@ -228,5 +256,5 @@ def supported_keys(texts: Iterable[str]) -> frozenset[str]:
             keys |= {f"n:{int(part)}" for key in claim.keys if key.startswith("t:") for part in key[2:].split(":")}
         plain = words(text, MAX_TEXT_WORDS)
         keys |= {f"w:{stem(w)}" for w in plain}
-        keys |= {key for claim in _numbered_places(plain) for key in claim.keys}
+        keys |= {key for claim in _numbered_places(plain) + _quantities(plain) for key in claim.keys}
     return frozenset(keys)

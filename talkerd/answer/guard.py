@@ -4,8 +4,9 @@ A clause is not spoken when it
 
 1. says a blocked word or phrase (``guard.blocked_words``: swearing, insults);
 2. touches a blocked topic (``guard.blocked_topics``: politics, competitors);
-3. reads out the LLM's instructions (its word pairs are mostly the system prompt's own, those that the
-   venue knowledge and the persona do not share);
+3. reads out the LLM's instructions: most of its word pairs are the system prompt's, and at least
+   ``MIN_INSTRUCTION_PAIRS`` of them are the instructions' own (not in the venue knowledge or the
+   persona's texts: "I'm Ava, the welcome assistant" is an introduction, "You are Ava" a read-out);
 4. makes a claim (``claims``: a number, time, price, phone number, day, name or place) that neither
    the venue knowledge (facts and curated entries), the persona nor the visitor's question supports.
 
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 
 MAX_CLAUSE_WORDS = 200
 """Words of a clause looked at for word pairs (clauses are cut far shorter)."""
-MIN_INSTRUCTION_PAIRS = 3
-"""A clause must repeat at least this many of the instructions' word pairs to count as reading them out
-(a short "I don't know" shares one or two with any instructions)."""
+MIN_INSTRUCTION_PAIRS = 2
+"""A clause must repeat at least this many word pairs found only in the instructions to count as reading
+them out."""
 
 
 class BlockReason(str, enum.Enum):
@@ -85,7 +86,8 @@ class GroundingGuard:
         grounding = list(grounding)
         self._supported = supported_keys(grounding)
         known_pairs = set().union(*(_pairs(text) for text in grounding))
-        self._instruction_pairs = _pairs(instructions) - known_pairs
+        self._prompt_pairs = _pairs(instructions)
+        self._instruction_pairs = self._prompt_pairs - known_pairs
         self._blocked_words = [(w, _stems(w)) for w in config.blocked_words]
         self._blocked_topics = [(topic, _stems(w)) for topic, marks in config.blocked_topics.items() for w in marks]
 
@@ -103,9 +105,10 @@ class GroundingGuard:
             if _contains(stems, marks):
                 return Block(BlockReason.BLOCKED_TOPIC, topic, clause)
         pairs = _pairs(clause)
-        read_out = pairs & self._instruction_pairs
-        if len(read_out) >= MIN_INSTRUCTION_PAIRS and len(read_out) >= self._config.instructions_overlap * len(pairs):
-            return Block(BlockReason.INSTRUCTIONS, f"{len(read_out)} of {len(pairs)} word pairs", clause)
+        from_prompt = pairs & self._prompt_pairs
+        if (len(pairs & self._instruction_pairs) >= MIN_INSTRUCTION_PAIRS
+                and len(from_prompt) >= self._config.instructions_overlap * len(pairs)):
+            return Block(BlockReason.INSTRUCTIONS, f"{len(from_prompt)} of {len(pairs)} word pairs", clause)
         supported = self._supported | supported_keys([question])
         for claim in claims(clause):
             if not claim.keys & supported:
