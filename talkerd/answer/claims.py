@@ -76,6 +76,8 @@ COUNTED = frozenset(stem(w) for w in (
 ).split())
 """Stems of what is counted: a number before one is checked together with it."""
 NOT_NAMES = frozenset({"i"})
+MORNING = frozenset({"morning", "am"})
+LATER_IN_DAY = frozenset({"afternoon", "evening", "evenings", "night", "tonight", "pm"})
 """Capitalised words that name nothing."""
 
 
@@ -101,18 +103,21 @@ def _number_key(value: float) -> str:
     return f"n:{int(value)}" if float(value).is_integer() else f"n:{value:g}"
 
 
-def _hour_keys(hour: int, meridiem: str | None) -> set[str]:
-    """An hour said with am/pm or on the 24-hour clock, under both readings."""
-    keys = {f"n:{hour}"}
-    if meridiem and meridiem.lower() == "p" and hour < 12:
-        keys.add(f"n:{hour + 12}")
-    if hour > 12:
-        keys.add(f"n:{hour - 12}")
-    return keys
+def _hours(hour: int, meridiem: str | None) -> list[int]:
+    """The hour on the 24-hour clock: "9 pm" → 21; "9:30" without am/pm may be either (9, 21)."""
+    if meridiem:
+        return [hour % 12 + (12 if meridiem.lower() == "p" else 0)]
+    return [hour] if hour == 0 or hour > 12 else [hour, hour % 12 + 12]
+
+
+def _time_keys(hour: int, minutes: str, meridiem: str | None) -> frozenset[str]:
+    hours = _hours(hour, meridiem)
+    return frozenset(f"h:{h}" if minutes == "00" else f"t:{h}:{minutes}" for h in hours)
 
 
 def _digit_claims(text: str) -> tuple[list[Claim], str]:
-    """Phone numbers, times and numbers in digits; returns them and the text with them blanked out."""
+    """Phone numbers, times and numbers in digits; returns them and the text with the phone numbers and
+    times blanked out (its plain numbers are left for the word rules)."""
     found: list[Claim] = []
 
     def blank(match: re.Match) -> str:
@@ -129,12 +134,11 @@ def _digit_claims(text: str) -> tuple[list[Claim], str]:
         hour, minutes = int(match.group(1)), match.group(2)
         if hour > 24 or int(minutes) > 59:
             return match.group(0)
-        keys = _hour_keys(hour, match.group(3)) if minutes == "00" else {f"t:{h[2:]}:{minutes}" for h in _hour_keys(hour, match.group(3))}
-        found.append(Claim(ClaimKind.TIME, match.group(0).strip(), frozenset(keys)))
+        found.append(Claim(ClaimKind.TIME, match.group(0).strip(), _time_keys(hour, minutes, match.group(3))))
         return blank(match)
 
     def hour(match: re.Match) -> str:
-        found.append(Claim(ClaimKind.TIME, match.group(0).strip(), frozenset(_hour_keys(int(match.group(1)), match.group(2)))))
+        found.append(Claim(ClaimKind.TIME, match.group(0).strip(), _time_keys(int(match.group(1)), "00", match.group(2))))
         return blank(match)
 
     text = _PHONE.sub(phone, text)
@@ -143,7 +147,7 @@ def _digit_claims(text: str) -> tuple[list[Claim], str]:
     for match in _NUMBER.finditer(text):
         value = float(match.group(0).replace(",", ""))
         found.append(Claim(ClaimKind.NUMBER, match.group(0), frozenset({_number_key(value)})))
-    return found, _NUMBER.sub(" ", text)
+    return found, text
 
 
 def _word_number_claims(plain: list[str], ambiguous_too: bool) -> list[Claim]:
@@ -244,6 +248,32 @@ def claims(text: str) -> list[Claim]:
     return found
 
 
+def _bare_hours(plain: list[str]) -> set[str]:
+    """A source's hours said without am/pm ("open at 9 in the morning", "at 7"), as hour keys: the
+    part of the day that follows decides, else both readings."""
+    keys: set[str] = set()
+    for i, word in enumerate(plain):
+        hour = int(word) if word.isdigit() else UNITS.get(word)
+        if hour is None or not 1 <= hour <= 12:
+            continue
+        after = set(plain[i + 1: i + 4])
+        if after & MORNING:
+            keys.add(f"h:{hour % 12}")
+        elif after & LATER_IN_DAY:
+            keys.add(f"h:{hour % 12 + 12}")
+        else:
+            keys |= {f"h:{h}" for h in _hours(hour, None)}
+    return keys
+
+
+def _time_parts(key: str) -> set[str]:
+    """The numbers a time key also supports: "h:21" → 21 and 9; "t:9:30" → 9, 30 (and 21)."""
+    if not key.startswith(("h:", "t:")):
+        return set()
+    hour, *minutes = (int(part) for part in key[2:].split(":"))
+    return {f"n:{hour}", f"n:{hour % 12 or 12}", *(f"n:{m}" for m in minutes)}
+
+
 def supported_keys(texts: Iterable[str]) -> frozenset[str]:
     """Every key the ``texts`` support: each word's stem, each number, time and phone number in them
     (a time's hour and minutes also as numbers, so "nine thirty" holds against "9:30")."""
@@ -251,10 +281,10 @@ def supported_keys(texts: Iterable[str]) -> frozenset[str]:
     for text in texts:
         found, rest = _digit_claims(text)
         found += _word_number_claims(words(rest, MAX_TEXT_WORDS), ambiguous_too=True)
-        for claim in found:
-            keys |= claim.keys
-            keys |= {f"n:{int(part)}" for key in claim.keys if key.startswith("t:") for part in key[2:].split(":")}
         plain = words(text, MAX_TEXT_WORDS)
+        keys |= {key for claim in found for key in claim.keys}
+        keys |= _bare_hours(words(rest, MAX_TEXT_WORDS))
+        keys |= {part for key in list(keys) for part in _time_parts(key)}
         keys |= {f"w:{stem(w)}" for w in plain}
         keys |= {key for claim in _numbered_places(plain) + _quantities(plain) for key in claim.keys}
     return frozenset(keys)
