@@ -16,6 +16,7 @@ from talkerd.config import GuardConfig
 from talkerd.messages import Route
 
 from .conftest import MODELS
+from .test_pipeline import harness  # noqa: F401  (the pipeline fixture)
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +233,24 @@ def test_no_clause_smollm2_speaks_carries_an_unsupported_claim(default_config, k
             assert _unsupported(clause, support + " " + question) == [], (question, clause)
     assert through_llm == len(UNCOVERED)
     print(f"\nSmolLM2 on {len(UNCOVERED)} uncovered questions: {blocked} answers cut by the guard")
+
+
+def test_the_pipeline_publishes_each_block_with_its_turn(harness):
+    """The real pipeline (tests/test_pipeline.py's fakes): a guard event for the turn, and the turn's
+    published answer is what was spoken."""
+    from .test_pipeline import WAIT_S, FakeDialogue, FakeKnowledge
+
+    h = harness(dialogue=FakeDialogue("We open at 9. Ask John Smith at the door."))
+    snapshot = h.pipeline.answerer.snapshot
+    guard = GroundingGuard(GuardConfig(), ["We open at 9.", snapshot.persona.unknown_answer], instructions="")
+    h.pipeline.answerer.swap(VenueSnapshot(snapshot.persona, None, FakeKnowledge(), guard=guard))
+    events = h.pipeline.events.subscribe()
+    turn = h.pipeline.ask("facts: when do you open?")
+    assert turn.done.wait(WAIT_S)
+    assert turn.answer == "We open at 9. We open at 9."
+    seen = []
+    while (event := events.next(WAIT_S)) is not None and event.kind.value != "turn_end":
+        seen.append(event)
+    [block] = [e.fields for e in seen if e.kind.value == "guard"]
+    assert block == {"turn_id": turn.id, "reason": "unsupported_claim", "detail": "name 'John'",
+                     "clause": "Ask John Smith at the door."}

@@ -50,7 +50,7 @@ class NoDialogue:
 @pytest.fixture(scope="module")
 def config():
     data = read_toml(DEFAULT_CONFIG, "config file")
-    data["safety"] = {"emergency_number": "999", "staff_place": "the front counter"}
+    data["safety"] = {"emergency_number": "112", "staff_place": "the till"}
     return parse_config(data, base_dir=DEFAULT_CONFIG.parent)
 
 
@@ -71,15 +71,15 @@ def test_every_emergency_paraphrase_gets_its_intents_answer_with_the_venues_numb
     assert {q.topic for q in questions} == set(intents)
     for question in questions:
         route, text = _spoken(answerer, question.text)
-        expected = intents[question.topic].answer.format(emergency_number="999", staff_place="the front counter")
+        expected = intents[question.topic].answer.format(emergency_number="112", staff_place="the till")
         assert (route, text) == (Route.EMERGENCY, expected), question.text
-        assert "999" in text and "{" not in text
+        assert "112" in text and "{" not in text
 
 
 def test_chest_pain_with_a_medicine_question_is_a_medical_emergency(answerer):
     route, text = _spoken(answerer, "I have chest pain, which pills should I take?")
     assert route is Route.EMERGENCY
-    assert "medical emergency" in text and "999" in text
+    assert "medical emergency" in text and "112" in text
 
 
 def test_the_question_set_loader_and_evaluation_know_emergencies(config):

@@ -282,9 +282,8 @@ def supported_keys(texts: Iterable[str]) -> frozenset[str]:
         found, rest = _digit_claims(text)
         found += _word_number_claims(words(rest, MAX_TEXT_WORDS), ambiguous_too=True)
         plain = words(text, MAX_TEXT_WORDS)
-        keys |= {key for claim in found for key in claim.keys}
-        keys |= _bare_hours(words(rest, MAX_TEXT_WORDS))
-        keys |= {part for key in list(keys) for part in _time_parts(key)}
+        times = {key for claim in found for key in claim.keys} | _bare_hours(words(rest, MAX_TEXT_WORDS))
+        keys |= times | {part for key in times for part in _time_parts(key)}
         keys |= {f"w:{stem(w)}" for w in plain}
         keys |= {key for claim in _numbered_places(plain) + _quantities(plain) for key in claim.keys}
     return frozenset(keys)
