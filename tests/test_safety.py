@@ -146,3 +146,10 @@ def test_with_an_embedder_an_emergency_is_matched_by_meaning_when_no_words_match
     found = safety.match(question)
     assert (found.intent, found.by, found.example) == ("medical", "meaning", "collapsed")
     assert safety.match("what time do you open") is None
+
+
+def test_an_emergency_is_logged_with_its_turn(answerer, caplog):
+    with caplog.at_level("INFO", logger="talkerd.answer.answerer"):
+        answerer.reply("there's smoke coming from the toilets", turn_id=12)
+    [record] = [r for r in caplog.records if getattr(r, "stage", None) == "safety"]
+    assert record.turn_id == 12 and "fire" in record.getMessage()

@@ -91,24 +91,27 @@ class Answerer:
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
               on_token: Callable[[], None] = lambda: None, record: bool = True, turn_id: int | None = None,
               on_block: Callable[[Block], None] = lambda block: None) -> Reply:
-        """How to answer ``question``; ``turn_id`` goes into the guard's log lines, ``on_block`` hears of
-        every clause the guard stops."""
+        """How to answer ``question``; ``turn_id`` goes into the safety and guard log lines, ``on_block``
+        hears of every clause the guard stops."""
         snapshot = self.snapshot
         emergency = snapshot.safety.match(question) if snapshot.safety is not None else None
         if emergency is not None:
+            log.info("emergency %r (by %s: %r, %.2f)", emergency.intent, emergency.by, emergency.example,
+                     emergency.score, extra={"stage": "safety", "turn_id": turn_id})
             return Reply(Route.EMERGENCY, iter([emergency.answer]), streamed=False)
         match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
         route = Route(match.kind.value) if match is not None else Route.SMALLTALK
         if route in _FIXED_ROUTES:
             return Reply(route, iter([match.answer]), streamed=False)
         facts = match.facts if match is not None else ()
+        # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
+        best_fact = facts[0] if facts else snapshot.persona.unknown_answer
         if self._dialogue is None:
-            return Reply(route, iter([facts[0] if facts else snapshot.persona.unknown_answer]), streamed=False)
+            return Reply(route, iter([best_fact]), streamed=False)
         pieces = self._llm(question, facts, snapshot.persona, cancelled, on_token, record)
         check = None
         if snapshot.guard is not None:
-            fallback = facts[0] if facts else snapshot.persona.unknown_answer
-            check = functools.partial(snapshot.guard.guarded, question=question, fallback=fallback,
+            check = functools.partial(snapshot.guard.guarded, question=question, fallback=best_fact,
                                       turn_id=turn_id, on_block=on_block)
         return Reply(route, pieces, streamed=True, check=check)
 

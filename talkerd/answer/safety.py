@@ -16,15 +16,12 @@ The first intent in the configured order that matches wins.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import SafetyConfig, SafetyIntent
 from .knowledge.text import is_stop_word, stem, words
-
-log = logging.getLogger(__name__)
 
 MAX_QUESTION_WORDS = 60
 """Words of a question looked at (an emergency is said in its first few)."""
@@ -121,11 +118,7 @@ class SafetyIntents:
 
     def match(self, question: str) -> SafetyMatch | None:
         """The emergency ``question`` speaks of, or None."""
-        found = self._by_words(question) or self._by_meaning(question)
-        if found is not None:
-            log.info("emergency %r (%s, %r, %.2f)", found.intent, found.by, found.example, found.score,
-                     extra={"stage": "safety"})
-        return found
+        return self._by_words(question) or self._by_meaning(question)
 
     def _by_words(self, question: str) -> SafetyMatch | None:
         stems = _stems(question)
