@@ -130,7 +130,7 @@ def venue_snapshot(config: Config):
 
     from .registry import component
 
-    return VenueSnapshot(config.persona, config.venue, component("knowledge").load(config))
+    return VenueSnapshot.of(config, component("knowledge").load(config))
 
 
 def build_pipeline(parts: Components, source, playout, liveness=None, events=None):
@@ -146,7 +146,7 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     listener = None
     if parts.endpointer is not None and parts.asr is not None:
         listener = Listener(parts.endpointer, parts.asr, barge_in=config.audio.barge_in, idle_after_s=config.asr.renew_idle_s)
-    snapshot = VenueSnapshot(config.persona, config.venue, parts.knowledge)
+    snapshot = VenueSnapshot.of(config, parts.knowledge)
     cache = SpeechCache(config.tts.prerender_dir, config.tts.prerender_mb) if config.tts.prerender else None
     speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps, cache)
     return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,

@@ -22,6 +22,8 @@ class EventKind(str, enum.Enum):
     """How a question is being answered: ``turn_id``, ``route``."""
     ANSWER = "answer"
     """The whole answer, once decided: ``turn_id``, ``route``, ``text``."""
+    GUARD = "guard"
+    """A clause the LLM wrote was not spoken: ``turn_id``, ``reason``, ``detail``, ``clause``."""
     TURN_END = "turn_end"
     """The answer's last sample left the speaker: ``turn_id``, ``latency_ms``."""
     CANCELLED = "cancelled"

@@ -40,6 +40,8 @@ class TurnSource(str, enum.Enum):
 class Route(str, enum.Enum):
     """How a turn was answered."""
 
+    EMERGENCY = "emergency"
+    """A safety intent's answer, as configured (matched before anything else, never the LLM)."""
     CURATED = "curated"
     """The venue's curated answer, word for word."""
     FACTS = "facts"

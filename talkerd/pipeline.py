@@ -309,7 +309,12 @@ class Pipeline:
             turn.mark(Mark.FIRST_TOKEN)
             self.beat("brain")
 
-        reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token)
+        def blocked(block) -> None:
+            self.events.publish(EventKind.GUARD, turn_id=turn.id, reason=block.reason.value, detail=block.detail,
+                                clause=block.clause)
+
+        reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token,
+                                    turn_id=turn.id, on_block=blocked)
         turn.mark(Mark.KNOWLEDGE)
         log.info("question %r → %s", question.text, reply.route.value, extra={"turn_id": turn.id, "stage": "knowledge"})
         self.events.publish(EventKind.ROUTE, turn_id=turn.id, route=reply.route.value)

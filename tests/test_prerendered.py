@@ -136,3 +136,16 @@ def wait(condition, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_the_fixed_answers_include_every_emergency_answer_as_spoken(default_config):
+    from talkerd.answer.answerer import split_text
+    from talkerd.answer.safety import SafetyIntents
+
+    answerer = Answerer(VenueSnapshot.of(default_config, None), dialogue=None)
+    clauses = set(answerer.fixed_clauses())
+    for answer in SafetyIntents(default_config.safety).answers():
+        assert default_config.safety.emergency_number in answer or default_config.safety.staff_place in answer
+        assert set(split_text(answer)) <= clauses
+    for entry in default_config.venue.entries:
+        assert set(split_text(entry.answer)) <= clauses

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from talkerd.config import load_config  # noqa: E402
 from talkerd.errors import ExitCode, TalkerError  # noqa: E402
 from talkerd.answer.knowledge import VenueKnowledge  # noqa: E402
+from talkerd.answer.safety import SafetyIntents  # noqa: E402
 from talkerd.answer.knowledge.evaluate import Outcome, accuracy, evaluate, load_questions, match_times_us  # noqa: E402
 
 TIMING_ROUNDS = 50
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knowledge_accuracy: {exc.message}", file=sys.stderr)
         return exc.exit_code
     knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
-    outcomes = evaluate(knowledge, question_set.questions)
+    outcomes = evaluate(knowledge, question_set.questions, SafetyIntents(config.safety))
     _table(outcomes)
     by_kind = _groups(outcomes, lambda o: o.question.kind.value)
     by_style = _groups(outcomes, lambda o: o.question.style or "-")

@@ -1,22 +1,29 @@
 """The answerer: the one home of the routing policy. A question → a ``Reply``: its route and its text,
 fixed or streamed from the LLM, cut into clauses.
 
-In order: the venue knowledge decides (curated answer, facts for the LLM, honest "I don't know", or
-small talk); a curated or unknown answer is spoken as written; without an LLM a facts question gets its
+In order: an emergency (``safety``) is answered with its configured text, before anything else and
+never by the LLM; then the venue knowledge decides (curated answer, facts for the LLM, honest "I don't
+know", or small talk); a curated or unknown answer is spoken as written; without an LLM a facts question gets its
 best fact as written (or "I don't know"); otherwise the LLM answers, and a failure or a timeout ends
-the answer with the persona's apology. The daemon and the benchmark both answer through here.
+the answer with the persona's apology. Every clause the LLM writes passes the grounding guard
+(``guard``) first; at the first that fails, the LLM is stopped and the turn ends with the best matching
+fact as written, or the persona's "I don't know" when no fact matched. The daemon and the benchmark
+both answer through here.
 
 The persona and the venue knowledge are one snapshot (``VenueSnapshot``), swapped as a whole on reload
 so that a turn sees one consistent version.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .clauses import split_text, stream_clauses
+from .guard import Block, GroundingGuard
+from .safety import SafetyIntents
 from ..messages import Route
 from ..stages import Dialogue, Knowledge
 
@@ -34,13 +41,26 @@ class VenueSnapshot:
     venue: object
     """``config.VenueConfig``: what the LLM's fixed prompt is made from."""
     knowledge: Knowledge | None
+    safety: SafetyIntents | None = None
+    """The emergencies, matched before the venue knowledge; None for none."""
+    guard: GroundingGuard | None = None
+    """The checks on every LLM clause; None when ``guard.enabled`` is off."""
+
+    @classmethod
+    def of(cls, config, knowledge: Knowledge | None, embedder=None) -> VenueSnapshot:
+        """The snapshot of a ``config.Config``: its persona, venue, safety intents and guard; ``embedder``
+        (a ``SentenceEmbedder``) lets the safety intents match by meaning."""
+        guard = GroundingGuard.for_venue(config.guard, config.persona, config.venue, config.llm) if config.guard.enabled else None
+        return cls(config.persona, config.venue, knowledge, SafetyIntents(config.safety, embedder), guard)
 
 
-def fixed_answers(persona, venue, *, facts_as_written: bool) -> tuple[str, ...]:
-    """Every text the answerer may speak word for word: the curated answers, the persona's fixed texts,
-    and the fact lines when there is no LLM to phrase them (the speech cache renders these ahead)."""
+def fixed_answers(persona, venue, emergencies: tuple[str, ...], *, facts_as_written: bool) -> tuple[str, ...]:
+    """Every text the answerer may speak word for word: the emergencies' answers, the curated answers,
+    the persona's fixed texts, and the fact lines when there is no LLM to phrase them (the speech cache
+    renders these ahead)."""
     entries, facts = (venue.entries, venue.facts) if venue is not None else ((), ())
-    texts = [entry.answer for entry in entries] + [persona.unknown_answer, persona.apology, persona.greeting]
+    texts = list(emergencies) + [entry.answer for entry in entries]
+    texts += [persona.unknown_answer, persona.apology, persona.greeting]
     if facts_as_written:
         texts += list(facts)
     return tuple(text for text in texts if text.strip())
@@ -52,9 +72,14 @@ class Reply:
     pieces: Iterator[str]
     streamed: bool
     """True for LLM text (cut into clauses as it arrives), False for a fixed text."""
+    check: Callable[[Iterator[str]], Iterator[str]] | None = None
+    """For LLM text: the grounding guard over its clauses."""
 
     def clauses(self) -> Iterator[str]:
-        return stream_clauses(self.pieces) if self.streamed else iter(split_text("".join(self.pieces)))
+        if not self.streamed:
+            return iter(split_text("".join(self.pieces)))
+        clauses = stream_clauses(self.pieces)
+        return self.check(clauses) if self.check is not None else clauses
 
 
 class Answerer:
@@ -78,20 +103,36 @@ class Answerer:
     def fixed_clauses(self) -> tuple[str, ...]:
         """The clauses of every fixed answer, exactly as ``Reply.clauses`` cuts them when spoken."""
         snapshot = self.snapshot
-        texts = fixed_answers(snapshot.persona, snapshot.venue, facts_as_written=self._dialogue is None)
+        emergencies = snapshot.safety.answers() if snapshot.safety is not None else ()
+        texts = fixed_answers(snapshot.persona, snapshot.venue, emergencies, facts_as_written=self._dialogue is None)
         return tuple(clause for text in texts for clause in split_text(text))
 
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
-              on_token: Callable[[], None] = lambda: None, record: bool = True) -> Reply:
+              on_token: Callable[[], None] = lambda: None, record: bool = True, turn_id: int | None = None,
+              on_block: Callable[[Block], None] = lambda block: None) -> Reply:
+        """How to answer ``question``; ``turn_id`` goes into the safety and guard log lines, ``on_block``
+        hears of every clause the guard stops."""
         snapshot = self.snapshot
+        emergency = snapshot.safety.match(question) if snapshot.safety is not None else None
+        if emergency is not None:
+            log.info("emergency %r (by %s: %r, %.2f)", emergency.intent, emergency.by, emergency.example,
+                     emergency.score, extra={"stage": "safety", "turn_id": turn_id})
+            return Reply(Route.EMERGENCY, iter([emergency.answer]), streamed=False)
         match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
         route = Route(match.kind.value) if match is not None else Route.SMALLTALK
         if route in _FIXED_ROUTES:
             return Reply(route, iter([match.answer]), streamed=False)
         facts = match.facts if match is not None else ()
+        # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
+        best_fact = facts[0] if facts else snapshot.persona.unknown_answer
         if self._dialogue is None:
-            return Reply(route, iter([facts[0] if facts else snapshot.persona.unknown_answer]), streamed=False)
-        return Reply(route, self._llm(question, facts, snapshot.persona, cancelled, on_token, record), streamed=True)
+            return Reply(route, iter([best_fact]), streamed=False)
+        pieces = self._llm(question, facts, snapshot.persona, cancelled, on_token, record)
+        check = None
+        if snapshot.guard is not None:
+            check = functools.partial(snapshot.guard.guarded, question=question, fallback=best_fact,
+                                      turn_id=turn_id, on_block=on_block)
+        return Reply(route, pieces, streamed=True, check=check)
 
     def _llm(self, question, facts, persona, cancelled, on_token, record) -> Iterator[str]:
         try:

@@ -72,9 +72,16 @@ def split_text(text: str) -> list[str]:
 
 
 def stream_clauses(pieces: Iterable[str]) -> Iterator[str]:
+    """Clauses as the pieces complete them. A consumer that stops early (``close()``) closes ``pieces``
+    too, so that the LLM behind them stops generating."""
     splitter = ClauseSplitter()
-    for piece in pieces:
-        yield from splitter.feed(piece)
+    try:
+        for piece in pieces:
+            yield from splitter.feed(piece)
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
     rest = splitter.flush()
     if rest:
         yield rest

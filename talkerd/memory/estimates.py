@@ -235,7 +235,8 @@ def speech_cache_estimate(config: Config) -> Estimate:
     from ..answer.answerer import fixed_answers
     from ..mouth import MOUTH_CHANNELS
 
-    texts = fixed_answers(config.persona, config.venue, facts_as_written=True)
+    emergencies = tuple(intent.answer for intent in config.safety.intents)
+    texts = fixed_answers(config.persona, config.venue, emergencies, facts_as_written=True)
     seconds = sum(len(text.split()) for text in texts) / PRERENDER_SPEECH_RATE * config.tts.length_scale
     per_second = PRERENDER_SAMPLE_RATE * 2 + config.render.fps * len(MOUTH_CHANNELS) * 4  # int16 audio, float32 mouth
     planned = min(seconds * per_second / MIB, config.tts.prerender_mb)

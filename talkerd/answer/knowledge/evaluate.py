@@ -1,8 +1,9 @@
 """A labelled question set and how well the venue knowledge routes it (tools/knowledge_accuracy.py).
 
 The set is a TOML file: ``min_accuracy`` and a ``[[question]]`` table per question with ``text``,
-``kind`` (curated, facts, unknown, smalltalk), optional ``topic`` and ``style``. A question is right
-when the kind matches and, where a topic is given, the topic matches too.
+``kind`` (curated, facts, unknown, smalltalk, emergency), optional ``topic`` (for an emergency: the
+safety intent's name) and ``style``. A question is right when the kind matches and, where a topic is
+given, the topic matches too. As in the answerer, the safety intents decide before the venue knowledge.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...errors import RequestError
 from .matcher import Match, MatchKind, VenueKnowledge
@@ -97,8 +99,16 @@ def load_questions(path: str | Path) -> QuestionSet:
     return QuestionSet(tuple(questions), float(minimum))
 
 
-def evaluate(knowledge: VenueKnowledge, questions: Sequence[LabelledQuestion]) -> list[Outcome]:
-    return [Outcome(q, knowledge.match(q.text)) for q in questions]
+def evaluate(knowledge: VenueKnowledge, questions: Sequence[LabelledQuestion], safety: Any | None = None) -> list[Outcome]:
+    """Each question's outcome; ``safety`` (``answer.safety.SafetyIntents``) is asked first when given."""
+    return [Outcome(q, _emergency(safety, q.text) or knowledge.match(q.text)) for q in questions]
+
+
+def _emergency(safety: Any | None, question: str) -> Match | None:
+    found = safety.match(question) if safety is not None else None
+    if found is None:
+        return None
+    return Match(MatchKind.EMERGENCY, found.score, found.answer, (), found.intent, f"emergency by {found.by}")
 
 
 def accuracy(outcomes: Sequence[Outcome]) -> float:

@@ -31,6 +31,9 @@ class MatchKind(str, enum.Enum):
     FACTS = "facts"
     UNKNOWN = "unknown"
     SMALLTALK = "smalltalk"
+    EMERGENCY = "emergency"
+    """Never the venue knowledge's verdict: an emergency is recognised before it (``answer.safety``);
+    labelled question sets and their evaluation use it."""
 
 
 @dataclass(frozen=True)

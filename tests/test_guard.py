@@ -1,0 +1,256 @@
+"""The grounding guard on the venue of configs/default.toml: unit checks, the answerer with a scripted
+LLM stream, and the real SmolLM2 on questions the venue knowledge does not cover."""
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from talkerd.answer.answerer import Answerer, VenueSnapshot
+from talkerd.answer.clauses import split_text
+from talkerd.answer.dialogue import Dialogue, system_prompt
+from talkerd.answer.guard import BlockReason, GroundingGuard, venue_texts
+from talkerd.answer.knowledge import VenueKnowledge
+from talkerd.config import GuardConfig
+from talkerd.messages import Route
+
+from .conftest import MODELS
+from .test_pipeline import harness  # noqa: F401  (the pipeline fixture)
+
+
+@pytest.fixture(scope="module")
+def guard(default_config):
+    c = default_config
+    return GroundingGuard.for_venue(c.guard, c.persona, c.venue, c.llm)
+
+
+@pytest.fixture(scope="module")
+def knowledge(default_config):
+    c = default_config
+    return VenueKnowledge(c.venue, c.knowledge, c.persona.unknown_answer)
+
+
+QUESTION = "Who can help me find a book?"
+
+INVENTED = [
+    ("Our manager, John Smith, is happy to help.", "name 'John'"),
+    ("We have 500 books in stock.", "number '500'"),
+    ("The building is 12 years old.", "number '12 years'"),
+    ("We open at 7:30 on weekdays.", "time '7:30'"),
+    ("Readings start at 9 pm on Thursdays.", "time '9 pm'"),
+    ("Call us on 555 014 7321.", "phone '555 014 7321'"),
+    ("The café is on the third floor.", "place 'third floor'"),
+    ("Coffee is $3.20.", "number '3.20'"),
+    ("Ask at the information desk.", "place 'desk'"),
+]
+"""LLM clauses with a claim the venue does not make, and the claim the guard names."""
+
+TRUE_RESTATEMENTS = [
+    "We open at 9 a.m. and close at 8 p.m.",
+    "We close at 20:00 from Monday to Saturday.",
+    "On Sundays we're open from ten until six.",
+    "The café is upstairs on the first floor.",
+    "The Bridge Street car park is a 2 minute walk away.",
+    "Schools get 10 percent off orders of ten books or more.",
+    "I'm Ava, the welcome assistant at Riverside Books.",
+    "Gift wrapping is free at the counter.",
+    "I'm sorry, I don't know that.",
+    "Please ask a member of staff.",
+]
+"""What the venue says, in other words: the guard must let these through."""
+
+
+@pytest.mark.parametrize("clause, claim", INVENTED)
+def test_an_invented_claim_is_blocked_and_named(guard, clause, claim):
+    block = guard.check(clause, QUESTION)
+    assert (block.reason, block.detail) == (BlockReason.UNSUPPORTED, claim)
+
+
+@pytest.mark.parametrize("clause", TRUE_RESTATEMENTS)
+def test_a_true_restatement_passes(guard, clause):
+    assert guard.check(clause, QUESTION) is None
+
+
+def test_the_question_supports_what_the_visitor_said(guard):
+    clause = "Yes, you can stay for 45 minutes."
+    assert guard.check(clause, QUESTION).detail == "number '45'"
+    assert guard.check(clause, "Can I stay for 45 minutes?") is None
+
+
+def test_the_instructions_are_blocked_and_the_persona_is_not(guard, default_config):
+    c = default_config
+    prompt = system_prompt(c.persona, c.venue, c.llm)
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", prompt) if s]
+    assert len(sentences) >= 4
+    for sentence in sentences:
+        block = guard.check(sentence, QUESTION)
+        assert block is not None and block.reason is BlockReason.INSTRUCTIONS, sentence
+    for text in (c.persona.unknown_answer, c.persona.apology):
+        assert guard.check(text, QUESTION) is None
+
+
+def test_blocked_words_and_topics(default_config):
+    c = default_config
+    config = GuardConfig(blocked_topics={"competitors": ["Big Box Books", "Pageturners"]})
+    guard = GroundingGuard.for_venue(config, c.persona, c.venue, c.llm)
+    assert guard.check("That is a stupid question.", QUESTION).reason is BlockReason.BLOCKED_WORD
+    block = guard.check("You could try Big Box Books in town.", QUESTION)
+    assert (block.reason, block.detail) == (BlockReason.BLOCKED_TOPIC, "competitors")
+    # Setting the topics replaces the defaults (politics).
+    assert guard.check("Who you vote for is up to you.", QUESTION) is None
+    default = GroundingGuard.for_venue(GuardConfig(), c.persona, c.venue, c.llm)
+    assert default.check("Who you vote for is up to you.", QUESTION).detail == "politics"
+
+
+def test_a_disabled_guard_is_not_built(default_config, knowledge):
+    config = default_config.model_copy(update={"guard": GuardConfig(enabled=False)})
+    assert VenueSnapshot.of(config, knowledge).guard is None
+    assert VenueSnapshot.of(default_config, knowledge).guard is not None
+
+
+class ScriptedDialogue:
+    """Stands for the LLM dialogue (llama.cpp, tested in test_dialogue.py): streams a fixed text in
+    short pieces, the way tokens arrive, and notes whether the answerer stopped it early."""
+
+    last_stats = None
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.stopped_early = False
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def answer(self, question, facts=(), *, cancelled=lambda: False, record=True):
+        self.asked.append((question, facts))
+        pieces = re.findall(r"\S+\s*", self.text)
+        for number, piece in enumerate(pieces, start=1):
+            try:
+                yield piece
+            except GeneratorExit:
+                self.stopped_early = number < len(pieces)
+                raise
+
+    def set_persona(self, persona, venue) -> None:
+        pass
+
+
+FACTS_QUESTION = "What floor is the poetry section on?"
+CHAT_QUESTION = "What's the chef called?"
+
+
+def test_an_invented_clause_is_not_spoken_and_the_turn_ends_with_the_best_fact(default_config, knowledge, caplog):
+    dialogue = ScriptedDialogue("The poetry section is on the ground floor, next to fiction. Our manager is "
+                                "John Smith. He starts at 7:30 every day, and we have 500 poetry books. Enjoy!")
+    answerer = Answerer(VenueSnapshot.of(default_config, knowledge), dialogue)
+    blocks = []
+    with caplog.at_level(logging.WARNING, logger="talkerd.answer.guard"):
+        reply = answerer.reply(FACTS_QUESTION, turn_id=41, on_block=blocks.append)
+        spoken = list(reply.clauses())
+    best_fact = knowledge.match(FACTS_QUESTION).facts[0]
+    assert reply.route is Route.FACTS
+    assert spoken == ["The poetry section is on the ground floor,", "next to fiction.", *split_text(best_fact)]
+    assert dialogue.stopped_early, "the LLM must be stopped at the first failing clause"
+    assert [(b.reason, b.detail) for b in blocks] == [(BlockReason.UNSUPPORTED, "name 'John'")]
+    [record] = [r for r in caplog.records if getattr(r, "stage", None) == "guard"]
+    assert record.turn_id == 41 and "John" in record.getMessage()
+
+
+def test_without_a_matching_fact_the_turn_ends_with_the_honest_unknown(default_config, knowledge):
+    dialogue = ScriptedDialogue("Our chef is called Marco Rossi and he has cooked here for 15 years.")
+    answerer = Answerer(VenueSnapshot.of(default_config, knowledge), dialogue)
+    reply = answerer.reply(CHAT_QUESTION)
+    assert reply.route is Route.SMALLTALK
+    assert list(reply.clauses()) == split_text(default_config.persona.unknown_answer)
+
+
+def test_an_llm_reading_out_its_prompt_is_never_heard(default_config, knowledge):
+    c = default_config
+    prompt = system_prompt(c.persona, c.venue, c.llm)
+    answerer = Answerer(VenueSnapshot.of(c, knowledge), ScriptedDialogue(prompt))
+    spoken = " ".join(answerer.reply(CHAT_QUESTION).clauses())
+    assert spoken == c.persona.unknown_answer
+    assert c.llm.instructions not in spoken and "speak to visitors" not in spoken
+
+
+def test_an_emergency_never_reaches_the_llm(default_config, knowledge):
+    dialogue = ScriptedDialogue("Take two aspirin.")
+    answerer = Answerer(VenueSnapshot.of(default_config, knowledge), dialogue)
+    reply = answerer.reply("I have chest pain, which pills should I take?")
+    assert reply.route is Route.EMERGENCY
+    assert "aspirin" not in " ".join(reply.clauses())
+    assert dialogue.asked == []
+
+
+UNCOVERED = [
+    "What's your phone number?",
+    "What is your email address?",
+    "Can you recommend a good novel?",
+    "How old is the building?",
+    "What floor is the poetry section on?",
+    "How many staff work here?",
+    "What year was the old bridge built?",
+    "What's the chef called?",
+    "How big is the shop?",
+    "Tell me something about the town",
+    "What's the best seller this week?",
+]
+"""Questions the facts do not answer, which reach the LLM (small talk, or a weak match with facts)."""
+
+
+def _unsupported(text: str, support: str) -> list[str]:
+    """An oracle independent of the guard's own claim rules: digit runs and capitalised words inside a
+    sentence that do not occur in ``support``."""
+    support_digits = set(re.findall(r"\d+", support))
+    support_words = set(re.findall(r"[a-z]+", support.lower()))
+    missing = [d for d in re.findall(r"\d+", text) if d not in support_digits]
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        for word in re.findall(r"(?<=\s)[A-Z][a-z]+", sentence):
+            if word.lower() not in support_words and word != "I":
+                missing.append(word)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def smollm(default_config):
+    llm = default_config.llm.model_copy(update={"model": MODELS / "smollm2-135m-instruct-q4_1.gguf", "max_answer_tokens": 48})
+    dialogue = Dialogue.load(llm, default_config.persona, default_config.venue)
+    yield dialogue
+    dialogue.close()
+
+
+def test_no_clause_smollm2_speaks_carries_an_unsupported_claim(default_config, knowledge, smollm):
+    answerer = Answerer(VenueSnapshot.of(default_config, knowledge), smollm)
+    support = " ".join(venue_texts(default_config.persona, default_config.venue))
+    through_llm = blocked = 0
+    for question in UNCOVERED:
+        blocks = []
+        reply = answerer.reply(question, record=False, on_block=blocks.append)
+        spoken = list(reply.clauses())
+        through_llm += reply.route in (Route.FACTS, Route.SMALLTALK)
+        blocked += bool(blocks)
+        assert spoken, question
+        for clause in spoken:
+            assert _unsupported(clause, support + " " + question) == [], (question, clause)
+    assert through_llm == len(UNCOVERED)
+    print(f"\nSmolLM2 on {len(UNCOVERED)} uncovered questions: {blocked} answers cut by the guard")
+
+
+def test_the_pipeline_publishes_each_block_with_its_turn(harness):
+    """The real pipeline (tests/test_pipeline.py's fakes): a guard event for the turn, and the turn's
+    published answer is what was spoken."""
+    from .test_pipeline import WAIT_S, FakeDialogue, FakeKnowledge
+
+    h = harness(dialogue=FakeDialogue("We open at 9. Ask John Smith at the door."))
+    snapshot = h.pipeline.answerer.snapshot
+    guard = GroundingGuard(GuardConfig(), ["We open at 9.", snapshot.persona.unknown_answer], instructions="")
+    h.pipeline.answerer.swap(VenueSnapshot(snapshot.persona, None, FakeKnowledge(), guard=guard))
+    events = h.pipeline.events.subscribe()
+    turn = h.pipeline.ask("facts: when do you open?")
+    assert turn.done.wait(WAIT_S)
+    assert turn.answer == "We open at 9. We open at 9."
+    seen = []
+    while (event := events.next(WAIT_S)) is not None and event.kind.value != "turn_end":
+        seen.append(event)
+    [block] = [e.fields for e in seen if e.kind.value == "guard"]
+    assert block == {"turn_id": turn.id, "reason": "unsupported_claim", "detail": "name 'John'",
+                     "clause": "Ask John Smith at the door."}
