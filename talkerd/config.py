@@ -145,7 +145,7 @@ class KnowledgeConfig(Section):
     entries' topics and keywords), so that it gets the honest "I don't know" rather than chat."""
     max_words: int = Field(default=60, ge=4, le=1000)
     """Only the first this many words of a question are matched (bounds the work on very long input)."""
-    ambiguity_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    ambiguity_margin: float = Field(default=0.06, ge=0.0, le=1.0)
     """A confident entry is answered alone only when it scores at least this much above the best entry
     of another topic; closer than that, both entries are answered briefly (the first sentence of each)."""
     semantic: bool = False
@@ -154,11 +154,16 @@ class KnowledgeConfig(Section):
     and the score of its cosine similarity (``semantic_floor``, ``semantic_confident``)."""
     embedding_engine: str = Field(default="minilm-l6", min_length=1)
     """With ``semantic``: the sentence-embedding engine (a folder under ``engines.dir``)."""
-    semantic_floor: float = Field(default=0.2, ge=-1.0, lt=1.0)
+    semantic_floor: float = Field(default=0.4, ge=-1.0, lt=1.0)
     """With ``semantic``: a cosine similarity at or below this counts as no similarity at all (score 0)."""
     semantic_confident: float = Field(default=0.65, gt=-1.0, le=1.0)
     """With ``semantic``: the cosine similarity that scores ``confident_score``; between the floor and
     here the meaning's score rises linearly (and on above it, up to 1)."""
+
+    semantic_veto: float = Field(default=0.3, gt=0.0, le=1.0)
+    """With ``semantic``: below this cosine similarity the words' score of a document is scaled down in
+    proportion (words that match a text of quite another meaning, like "back" in "at the back of the
+    ground floor" for "bring something back", are weak evidence)."""
 
     @field_validator("semantic_confident")
     @classmethod

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Choose the semantic matcher's thresholds on a calibration question set: every combination of
-``knowledge.semantic_floor``, ``semantic_confident`` and ``ambiguity_margin`` on a
+``knowledge.semantic_floor``, ``semantic_confident``, ``ambiguity_margin`` and ``semantic_veto`` on a
 grid, ranked by accuracy with no false confident answer (a curated answer to a question the knowledge
 does not cover). Calibrate on a set that is not used to report the accuracy afterwards.
 
@@ -30,7 +30,8 @@ from talkerd.answer.knowledge.semantic import EngineEmbedder  # noqa: E402
 GRID = {
     "semantic_floor": (0.0, 0.1, 0.2, 0.3, 0.4),
     "semantic_confident": (0.55, 0.6, 0.65, 0.7, 0.75, 0.8),
-    "ambiguity_margin": (0.0, 0.02, 0.04, 0.06, 0.08, 0.1),
+    "ambiguity_margin": (0.02, 0.06, 0.1),
+    "semantic_veto": (0.01, 0.1, 0.2, 0.3, 0.4),
 }
 
 

@@ -180,21 +180,24 @@ class VenueKnowledge:
     def _rank(self, terms: list[Term], question: str) -> list[_Candidate]:
         """Entries' answers and fact lines by score, best first (entries before facts on a tie)."""
         lexical = np.asarray([self._index.score(terms, document) for document in self._index.documents])
-        meaning = self._meaning(question)
+        meaning, cosine = self._meaning(question)
+        if self._semantic is not None:  # words that matched a text of quite another meaning
+            lexical = lexical * np.clip(cosine / self._config.semantic_veto, 0.0, 1.0)
         texts = [(entry.answer, entry.topic) for entry in self._entries] + [(fact, None) for fact in self._facts]
         candidates = [_Candidate(float(max(lex, mean)), text, topic, float(lex), float(mean))
                       for lex, mean, (text, topic) in zip(lexical, meaning, texts) if max(lex, mean) > 0.0]
         candidates.sort(key=lambda c: (-c.score, c.topic is None))
         return candidates
 
-    def _meaning(self, question: str) -> np.ndarray:
-        """Every document's meaning score (module docstring); zeros without ``knowledge.semantic``."""
+    def _meaning(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every document's meaning score (module docstring) and cosine; zeros without ``knowledge.semantic``."""
         if self._semantic is None:
-            return np.zeros(len(self._index.documents))
+            zeros = np.zeros(len(self._index.documents))
+            return zeros, zeros
         config = self._config
         cosine = self._semantic.similarities(question).astype(np.float64)
         slope = config.confident_score / (config.semantic_confident - config.semantic_floor)
-        return np.clip((cosine - config.semantic_floor) * slope, 0.0, 1.0)
+        return np.clip((cosine - config.semantic_floor) * slope, 0.0, 1.0), cosine
 
     def _facts_match(self, candidates: list[_Candidate], best_entry: _Candidate | None) -> Match:
         facts: list[str] = []
