@@ -147,7 +147,8 @@ class KnowledgeConfig(Section):
     """Only the first this many words of a question are matched (bounds the work on very long input)."""
     ambiguity_margin: float = Field(default=0.06, ge=0.0, le=1.0)
     """A confident entry is answered alone only when it scores at least this much above the best entry
-    of another topic; closer than that, both entries are answered briefly (the first sentence of each)."""
+    of another topic on the words or on the meaning; closer than that, both entries are answered
+    briefly (the first sentence of each). Only with ``semantic``: the words alone keep their ranking."""
     semantic: bool = False
     """Match by meaning as well as by words: the question and the entries' questions and fact lines as
     sentence embeddings (the ``embedding_engine``); a document scores the better of its lexical score

@@ -103,6 +103,10 @@ class VenueKnowledge:
         self._index = TermIndex(analyzer, documents, self._surface_words(venue))
         cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
         self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
+        # Words alone often score two entries alike ("what time do you close" is also the café's
+        # question without "café"); the lexical ranking was tuned to pick between them, so the margin
+        # only applies where the meaning can tell the entries apart.
+        self._margin = knowledge.ambiguity_margin if embedder is not None else 0.0
         self.engines: tuple = tuple(getattr(embedder, "engines", ()))
         """The embedder's inference engines, for the health board (none without ``semantic``)."""
         self._semantic = None if embedder is None else SemanticIndex(
@@ -165,7 +169,7 @@ class VenueKnowledge:
         best_entry = entries[0] if entries else None
         if best_entry is not None and best_entry.score >= self._config.confident_score:
             rival = entries[1] if len(entries) > 1 else None
-            if rival is not None and not best_entry.ahead_of(rival, self._config.ambiguity_margin):
+            if rival is not None and not best_entry.ahead_of(rival, self._margin):
                 return Match(MatchKind.AMBIGUOUS, best_entry.score, f"{brief(best_entry.text)} {brief(rival.text)}", (),
                              best_entry.topic, f"ambiguous: {best_entry.topic} or {rival.topic}")
             return Match(MatchKind.CURATED, best_entry.score, best_entry.text, (), best_entry.topic, "confident match")
