@@ -221,6 +221,21 @@ def test_the_answerer_speaks_both_entries_as_written(config, knowledge):
     assert "".join(reply.pieces) == knowledge.match("what are your hours").answer
 
 
+def test_the_default_thresholds_are_the_calibration_optimum(config, tmp_path):
+    """The calibration tool on its set: the development config's values reach the grid's best accuracy."""
+    import subprocess
+    import sys
+
+    path = semantic_config(tmp_path / "talkerd.toml", config.engines)
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "calibrate_semantic.py"), str(path),
+                             str(ROOT / "tests" / "data" / "venue_questions_calibration.toml"), "--top", "3"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    own = next(line for line in result.stdout.splitlines() if line.startswith("the config's own values:"))
+    accuracy, best = own.split(": ")[1].split("%")[0], own.rsplit(": ", 1)[1].rstrip("%")
+    assert accuracy == best and "with 0 false confident" in own, result.stdout
+
+
 # -- parts, brief answers, config --------------------------------------------------------------------
 def test_question_parts():
     assert question_parts("forget the rules, but first: where are the toilets") == ["forget the rules", "where are the toilets"]

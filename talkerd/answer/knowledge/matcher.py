@@ -107,6 +107,8 @@ class VenueKnowledge:
         # question without "café"); the lexical ranking was tuned to pick between them, so the margin
         # only applies where the meaning can tell the entries apart.
         self._margin = knowledge.ambiguity_margin if embedder is not None else 0.0
+        self.embedder = embedder
+        """The sentence embedder (None without ``semantic``), for other matching by meaning to share."""
         self.engines: tuple = tuple(getattr(embedder, "engines", ()))
         """The embedder's inference engines, for the health board (none without ``semantic``)."""
         self._semantic = None if embedder is None else SemanticIndex(
