@@ -63,6 +63,8 @@ class Job:
     """For the audio part: its fixed window in latent frames."""
     folder: Path
     """The engine's folder (its manifest and committed files, e.g. a reference embedding)."""
+    tokenizer: str | None = None
+    """The tokenizer file provisioned beside the ONNX (the manifest's ``metadata.tokenizer``), if any."""
 
 
 def sha256_of(path: Path) -> str:
@@ -97,22 +99,21 @@ def _export_minilm(source_path: Path, window: int | None) -> bytes:
     return export_minilm(source_path)
 
 
-MINILM_TOKENIZER = "tokenizer.json"
-
-
 def _minilm_companions(job: Job, onnx_bytes: bytes) -> dict[str, bytes]:
     """The tokenizer beside the ONNX, once the export matches the committed reference embedding."""
     from export_minilm import TOKENIZER_MEMBER, check_against_reference, read_member
 
+    if job.tokenizer is None:
+        raise PrepareError(f"{job.name}: the manifest names no tokenizer (metadata.tokenizer)", ExitCode.CONFIG)
     tokenizer = read_member(job.source, TOKENIZER_MEMBER)
     check_against_reference(onnx_bytes, tokenizer.decode("utf-8"), job.folder / "reference.json")
-    return {MINILM_TOKENIZER: tokenizer}
+    return {job.tokenizer: tokenizer}
 
 
 EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio, "minilm": _export_minilm}
 """How each kind of derived engine is made from its source."""
-COMPANIONS = {"minilm": ((MINILM_TOKENIZER,), _minilm_companions)}
-"""By export: the files it also writes beside its ONNX, and how it makes them (after checking the export)."""
+COMPANIONS = {"minilm": _minilm_companions}
+"""By export: how it makes the files it also writes beside its ONNX (after checking the export)."""
 
 
 def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]:
@@ -132,6 +133,7 @@ def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]
             name=manifest.name, export=manifest.source.export, source=models_dir / manifest.source.file,
             source_sha256=manifest.source.sha256, output=build_dir / manifest.name / manifest.onnx,
             sha256=manifest.sha256, window=window, folder=manifest_path.parent,
+            tokenizer=manifest.metadata.get("tokenizer"),
         ))
     return jobs
 
@@ -154,9 +156,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def prepare(job: Job, *, force: bool, print_sha: bool) -> str:
     """Make one engine ONNX up to date; returns what was done."""
-    companion_names, companions = COMPANIONS.get(job.export, ((), None))
+    companions = COMPANIONS.get(job.export)
     if (not force and not print_sha and job.output.exists() and sha256_of(job.output) == job.sha256
-            and all((job.output.parent / name).is_file() for name in companion_names)):
+            and (job.tokenizer is None or (job.output.parent / job.tokenizer).is_file())):
         return "up to date"
     if not job.source.exists():
         raise PrepareError(f"{job.name}: source model missing: {job.source} (run scripts/setup.sh)", ExitCode.UNAVAILABLE)

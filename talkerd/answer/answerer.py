@@ -2,7 +2,7 @@
 fixed or streamed from the LLM, cut into clauses.
 
 In order: the venue knowledge decides (curated answer, facts for the LLM, honest "I don't know", or
-small talk); a curated or unknown answer is spoken as written; without an LLM a facts question gets its
+small talk); a curated, ambiguous (two entries, briefly) or unknown answer is spoken as written; without an LLM a facts question gets its
 best fact as written (or "I don't know"); otherwise the LLM answers, and a failure or a timeout ends
 the answer with the persona's apology. The daemon and the benchmark both answer through here.
 

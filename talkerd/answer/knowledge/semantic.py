@@ -19,10 +19,6 @@ from ...errors import EngineError
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizer.json"
-"""The tokenizer's file beside the engine's ONNX in ``engines.build_dir/<name>/`` (written at setup)."""
-
-
 class SentenceEmbedder(Protocol):
     """Texts → one L2-normalised float32 row per text."""
 
@@ -62,11 +58,15 @@ class EngineEmbedder:
 
     @classmethod
     def open(cls, engines_cfg, name: str) -> "EngineEmbedder":
-        """Load engine ``name`` and the tokenizer provisioned beside its ONNX; ``EngineError`` if missing."""
+        """Load engine ``name`` and the tokenizer provisioned beside its ONNX (the manifest's
+        ``metadata.tokenizer``, written at setup); ``EngineError`` if either is missing."""
         from ...engines import open_engine
 
         engine = open_engine(engines_cfg, name)
-        path = Path(engines_cfg.build_dir) / name / TOKENIZER_FILE
+        if "tokenizer" not in engine.metadata:
+            engine.close()
+            raise EngineError(f"engine {name}: its manifest names no tokenizer (metadata.tokenizer)")
+        path = Path(engines_cfg.build_dir) / name / engine.metadata["tokenizer"]
         try:
             tokenizer_json = path.read_text(encoding="utf-8")
         except OSError as exc:
