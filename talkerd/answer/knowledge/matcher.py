@@ -6,7 +6,8 @@ Decision, in order (``cues`` documents the small-talk and venue-cue tables):
    words only in another script (e.g. a Korean recogniser)    → SMALLTALK: only the LLM can read them
 2. only small talk                                             → SMALLTALK (the LLM chats)
 3. the best entry scores ≥ ``knowledge.confident_score``       → CURATED, that entry's answer as written,
-   … but another entry scores within ``ambiguity_margin``     → AMBIGUOUS, both entries briefly
+   … but no kind of evidence puts it ``ambiguity_margin``
+     ahead of the next entry (only with ``semantic``)         → AMBIGUOUS, both entries briefly
 4. an entry or fact line scores ≥ ``knowledge.weak_score``     → FACTS, the best few answers and fact lines
 5. a venue cue is present                                      → UNKNOWN, the persona's unknown answer
 6. anything else                                               → SMALLTALK
@@ -85,6 +86,11 @@ class _Candidate:
         return max(self.score - rival.score, self.lexical - rival.lexical, self.meaning - rival.meaning) >= margin
 
 
+def _both(score: float, answers: tuple[str, str], topic: str | None, reason: str) -> Match:
+    """Two curated entries in one reply: the first sentence of each, as written."""
+    return Match(MatchKind.AMBIGUOUS, score, " ".join(brief(answer) for answer in answers), (), topic, reason)
+
+
 class VenueKnowledge:
     """The venue's entries and facts, indexed once; ``match`` is then a few set operations per entry."""
 
@@ -150,8 +156,8 @@ class VenueKnowledge:
             return dataclasses.replace(part_match, reason="the venue part of a longer question")
         if len(curated) > 1:
             first, second = list(curated.values())[:2]
-            return Match(MatchKind.AMBIGUOUS, min(first.score, second.score), f"{brief(first.answer)} {brief(second.answer)}",
-                         (), first.topic, f"two questions: {first.topic}, {second.topic}")
+            return _both(min(first.score, second.score), (first.answer, second.answer), first.topic,
+                         f"two questions: {first.topic}, {second.topic}")
         return match
 
     def _decide_whole(self, question: str) -> Match:
@@ -172,8 +178,8 @@ class VenueKnowledge:
         if best_entry is not None and best_entry.score >= self._config.confident_score:
             rival = entries[1] if len(entries) > 1 else None
             if rival is not None and not best_entry.ahead_of(rival, self._margin):
-                return Match(MatchKind.AMBIGUOUS, best_entry.score, f"{brief(best_entry.text)} {brief(rival.text)}", (),
-                             best_entry.topic, f"ambiguous: {best_entry.topic} or {rival.topic}")
+                return _both(best_entry.score, (best_entry.text, rival.text), best_entry.topic,
+                             f"ambiguous: {best_entry.topic} or {rival.topic}")
             return Match(MatchKind.CURATED, best_entry.score, best_entry.text, (), best_entry.topic, "confident match")
         if candidates and candidates[0].score >= self._config.weak_score:
             return self._facts_match(candidates, best_entry)
