@@ -95,6 +95,16 @@ def test_embeddings_are_unit_length_and_do_not_depend_on_the_batch(embedder):
     assert np.max(np.abs(together - alone)) < 1e-5  # padding does not leak into the mean
 
 
+def test_the_recorded_acceptance_inputs_fit_the_profile(embedder):
+    """tools/jetson-acceptance compares TensorRT with ONNX Runtime on these (integer inputs)."""
+    engine = embedder.engines[0]
+    with np.load(ROOT / "engines" / ENGINE / "acceptance.npz") as data:
+        feeds = {spec.name: data[spec.name] for spec in engine.manifest.inputs}
+    engine.manifest.check_feeds(feeds)
+    vectors = engine.run(feeds)["embedding"]
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
 # -- matching ---------------------------------------------------------------------------------------
 PARAPHRASES = [
     ("Can I bring something back?", "returns"),
