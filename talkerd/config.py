@@ -146,6 +146,34 @@ class KnowledgeConfig(Section):
     entries' topics and keywords), so that it gets the honest "I don't know" rather than chat."""
     max_words: int = Field(default=60, ge=4, le=1000)
     """Only the first this many words of a question are matched (bounds the work on very long input)."""
+    ambiguity_margin: float = Field(default=0.06, ge=0.0, le=1.0)
+    """A confident entry is answered alone only when it scores at least this much above the best entry
+    of another topic on the words or on the meaning; closer than that, both entries are answered
+    briefly (the first sentence of each). Only with ``semantic``: the words alone keep their ranking."""
+    semantic: bool = False
+    """Match by meaning as well as by words: the question and the entries' questions and fact lines as
+    sentence embeddings (the ``embedding_engine``); a document scores the better of its lexical score
+    and the score of its cosine similarity (``semantic_floor``, ``semantic_confident``)."""
+    embedding_engine: str = Field(default="minilm-l6", min_length=1)
+    """With ``semantic``: the sentence-embedding engine (a folder under ``engines.dir``)."""
+    semantic_floor: float = Field(default=0.4, ge=-1.0, lt=1.0)
+    """With ``semantic``: a cosine similarity at or below this counts as no similarity at all (score 0)."""
+    semantic_confident: float = Field(default=0.65, gt=-1.0, le=1.0)
+    """With ``semantic``: the cosine similarity that scores ``confident_score``; between the floor and
+    here the meaning's score rises linearly (and on above it, up to 1)."""
+
+    semantic_veto: float = Field(default=0.3, gt=0.0, le=1.0)
+    """With ``semantic``: below this cosine similarity the words' score of a document is scaled down in
+    proportion (words that match a text of quite another meaning, like "back" in "at the back of the
+    ground floor" for "bring something back", are weak evidence)."""
+
+    @field_validator("semantic_confident")
+    @classmethod
+    def _confident_above_floor(cls, value: float, info: ValidationInfo) -> float:
+        floor = info.data.get("semantic_floor")
+        if floor is not None and value <= floor:
+            raise ValueError(f"must be above knowledge.semantic_floor ({floor})")
+        return value
 
 
 SAFETY_PLACEHOLDERS = ("emergency_number", "staff_place")

@@ -44,6 +44,8 @@ class Route(str, enum.Enum):
     """A safety intent's answer, as configured (matched before anything else, never the LLM)."""
     CURATED = "curated"
     """The venue's curated answer, word for word."""
+    AMBIGUOUS = "ambiguous"
+    """Two curated entries fitted the question about equally: the first sentence of each, as written."""
     FACTS = "facts"
     """The LLM, given the matched venue facts."""
     UNKNOWN = "unknown"

@@ -84,9 +84,9 @@ def _asr(config: Config):
 
 
 def _knowledge(config: Config):
-    from .answer.knowledge import VenueKnowledge
+    from .answer.knowledge import load_knowledge
 
-    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
+    return load_knowledge(config)
 
 
 def _llm(config: Config):
@@ -161,7 +161,9 @@ COMPONENTS: tuple[Component, ...] = (
               files=lambda c: {"endpointer.vad_model": c.endpointer.vad_model} if c.endpointer.vad_model is not None else {}),
     Component("asr", "asr", _asr, estimates.asr_estimate, peak=_decode_ten_seconds, needs_audio=True,
               files=lambda c: {"asr.model": c.asr.model}),
-    Component("knowledge", "knowledge", _knowledge, estimates.knowledge_estimate),
+    Component("knowledge", "knowledge", _knowledge, estimates.knowledge_estimate, engines=lambda k: k.engines,
+              files=lambda c: {"knowledge.embedding_engine": _engine_manifest(c, c.knowledge.embedding_engine)}
+              if c.knowledge.semantic else {}),
     Component("llm", "dialogue", _llm, None, peak=lambda config, dialogue: dialogue.fill_context(),
               files=lambda c: {"llm.model": c.llm.model}),
     Component("tts", "tts", _tts, lambda c: estimates.engines_estimate("tts", c.engines, [c.tts.text_engine, c.tts.audio_engine]),

@@ -121,7 +121,7 @@ def _good() -> str:
 @pytest.mark.parametrize("edit, field, message", [
     (lambda t: t.replace(f'sha256 = "{GOOD_SHA}"\n', ""), "sha256", "required key is missing"),
     (lambda t: t.replace(GOOD_SHA, "abc"), "sha256", "64 hexadecimal digits"),
-    (lambda t: t.replace('kind = "face"', 'kind = "asr"'), "kind", "'tts' or 'face'"),
+    (lambda t: t.replace('kind = "face"', 'kind = "asr"'), "kind", "'tts', 'face', 'turn' or 'embedding'"),
     (lambda t: t.replace("max = [1, 64]", "max = [1, 4]"), "inputs.0", "min <= opt <= max"),
     (lambda t: t.replace("max = [1, 64]", "max = [1, 64, 3]"), "inputs.0", "same number of dimensions"),
     (lambda t: t.replace('dtype = "int64"', 'dtype = "double"'), "outputs.1.dtype", "float32"),

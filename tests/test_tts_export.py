@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,10 @@ def test_export_is_deterministic_and_matches_the_manifests(source):
 
 
 def _config(tmp_path: Path, models: Path) -> Path:
+    # Only the voice's two engines: the other derived engines (the sentence encoder) have their own tests.
+    engines = tmp_path / "engines"
+    for name in ("piper-joe-text", "piper-joe-audio"):
+        shutil.copytree(ROOT / "engines" / name, engines / name, dirs_exist_ok=True)
     config = tmp_path / "talkerd.toml"
     config.write_text(f"""
 [persona]
@@ -152,7 +157,7 @@ text_engine = "piper-joe-text"
 audio_engine = "piper-joe-audio"
 voice_config = "{models / 'en_US-joe-medium.onnx.json'}"
 [engines]
-dir = "{ROOT / 'engines'}"
+dir = "{engines}"
 build_dir = "{tmp_path / 'build'}"
 """)
     return config

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from talkerd.config import load_config  # noqa: E402
 from talkerd.errors import ExitCode, TalkerError  # noqa: E402
-from talkerd.answer.knowledge import VenueKnowledge  # noqa: E402
+from talkerd.answer.knowledge import load_knowledge  # noqa: E402
 from talkerd.answer.safety import SafetyIntents  # noqa: E402
 from talkerd.answer.knowledge.evaluate import Outcome, accuracy, evaluate, load_questions, match_times_us  # noqa: E402
 
@@ -55,15 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="talkerd config file")
     parser.add_argument("questions", help="labelled question set (TOML)")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--rounds", type=int, default=TIMING_ROUNDS, help="timing rounds over the set")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
         question_set = load_questions(args.questions)
+        knowledge = load_knowledge(config)
     except TalkerError as exc:
         print(f"knowledge_accuracy: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer)
-    outcomes = evaluate(knowledge, question_set.questions, SafetyIntents(config.safety))
+    outcomes = evaluate(knowledge, question_set.questions, SafetyIntents(config.safety, knowledge.embedder))
     _table(outcomes)
     by_kind = _groups(outcomes, lambda o: o.question.kind.value)
     by_style = _groups(outcomes, lambda o: o.question.style or "-")
@@ -71,14 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     _print_groups("accuracy by style", by_style)
     overall = accuracy(outcomes)
     false_confident = [o.question.text for o in outcomes if o.false_confident]
-    times = sorted(match_times_us(knowledge, question_set.questions, TIMING_ROUNDS))
+    times = sorted(match_times_us(knowledge, question_set.questions, args.rounds))
     timing = {
         "median_us": round(statistics.median(times), 1),
         "mean_us": round(statistics.fmean(times), 1),
         "p95_us": round(times[int(0.95 * (len(times) - 1))], 1),
         "max_us": round(times[-1], 1),
     }
-    print(f"\noverall    {sum(o.correct for o in outcomes)}/{len(outcomes)} = {100.0 * overall:.1f} % "
+    matching = f"words and meaning ({config.knowledge.embedding_engine})" if config.knowledge.semantic else "words"
+    print(f"\nmatching by {matching}")
+    print(f"overall    {sum(o.correct for o in outcomes)}/{len(outcomes)} = {100.0 * overall:.1f} % "
           f"(required {100.0 * question_set.min_accuracy:.0f} %)")
     print(f"false confident answers to uncovered venue questions: {len(false_confident)}")
     print(f"match time over {len(times)} calls: median {timing['median_us']} µs, mean {timing['mean_us']} µs, "

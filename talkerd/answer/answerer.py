@@ -3,7 +3,8 @@ fixed or streamed from the LLM, cut into clauses.
 
 In order: an emergency (``safety``) is answered with its configured text, before anything else and
 never by the LLM; then the venue knowledge decides (curated answer, facts for the LLM, honest "I don't
-know", or small talk); a curated or unknown answer is spoken as written; without an LLM a facts question gets its
+know", or small talk); a curated, ambiguous (two entries, briefly) or unknown answer is spoken as
+written; without an LLM a facts question gets its
 best fact as written (or "I don't know"); otherwise the LLM answers, and a failure or a timeout ends
 the answer with the persona's apology. Every clause the LLM writes passes the grounding guard
 (``guard``) first; at the first that fails, the LLM is stopped and the turn ends with the best matching
@@ -29,7 +30,7 @@ from ..stages import Dialogue, Knowledge
 
 log = logging.getLogger(__name__)
 
-_FIXED_ROUTES = {Route.CURATED, Route.UNKNOWN}
+_FIXED_ROUTES = {Route.CURATED, Route.AMBIGUOUS, Route.UNKNOWN}
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,11 @@ class VenueSnapshot:
     """The checks on every LLM clause; None when ``guard.enabled`` is off."""
 
     @classmethod
-    def of(cls, config, knowledge: Knowledge | None, embedder=None) -> VenueSnapshot:
-        """The snapshot of a ``config.Config``: its persona, venue, safety intents and guard; ``embedder``
-        (a ``SentenceEmbedder``) lets the safety intents match by meaning."""
+    def of(cls, config, knowledge: Knowledge | None) -> VenueSnapshot:
+        """The snapshot of a ``config.Config``: its persona, venue, safety intents and guard. The safety
+        intents match by meaning too when the knowledge has a sentence embedder (``knowledge.semantic``)."""
         guard = GroundingGuard.for_venue(config.guard, config.persona, config.venue, config.llm) if config.guard.enabled else None
+        embedder = getattr(knowledge, "embedder", None)
         return cls(config.persona, config.venue, knowledge, SafetyIntents(config.safety, embedder), guard)
 
 

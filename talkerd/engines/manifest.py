@@ -113,7 +113,7 @@ class EngineManifest(_Model):
 
     name: str
     """The engine's name; must equal its folder's name."""
-    kind: Literal["tts", "face", "turn"]
+    kind: Literal["tts", "face", "turn", "embedding"]
     """What the engine is for."""
     version: str = Field(min_length=1)
     """The engine definition's version (bump it when the ONNX changes)."""

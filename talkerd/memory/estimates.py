@@ -254,4 +254,9 @@ def speech_cache_estimate(config: Config) -> Estimate:
 def knowledge_estimate(config: Config) -> Estimate:
     entries = len(config.venue.entries) + len(config.venue.facts)
     planned = KNOWLEDGE_FIXED_MB + KNOWLEDGE_MB_PER_ENTRY * entries
-    return Estimate("knowledge", planned, f"{entries} venue entries and facts indexed")
+    detail = f"{entries} venue entries and facts indexed"
+    if config.knowledge.semantic:  # the sentence-embedding engine is loaded with the knowledge
+        engine, on_tensorrt = engine_estimate(config.engines, config.knowledge.embedding_engine)
+        return Estimate("knowledge", planned + engine.planned_mb, f"{detail}; {engine.name}: {engine.detail}",
+                        engine.note, on_tensorrt)
+    return Estimate("knowledge", planned, detail)

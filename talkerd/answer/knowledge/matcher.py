@@ -5,20 +5,36 @@ Decision, in order (``cues`` documents the small-talk and venue-cue tables):
 1. no words at all (empty, only punctuation)                   → UNKNOWN, the persona's unknown answer
    words only in another script (e.g. a Korean recogniser)    → SMALLTALK: only the LLM can read them
 2. only small talk                                             → SMALLTALK (the LLM chats)
-3. the best entry scores ≥ ``knowledge.confident_score``       → CURATED, that entry's answer as written
+3. the best entry scores ≥ ``knowledge.confident_score``       → CURATED, that entry's answer as written,
+   … but no kind of evidence puts it ``ambiguity_margin``
+     ahead of the next entry (only with ``semantic``)         → AMBIGUOUS, both entries briefly
 4. an entry or fact line scores ≥ ``knowledge.weak_score``     → FACTS, the best few answers and fact lines
 5. a venue cue is present                                      → UNKNOWN, the persona's unknown answer
 6. anything else                                               → SMALLTALK
+7. when 3 did not hold for the whole question, its parts (``parts``) are matched alone: one part with a
+   curated answer is the venue question wrapped in other words (that answer); parts with curated
+   answers of two topics are two questions (AMBIGUOUS, both briefly).
+
+A document's score is the lexical one (``index``); with ``knowledge.semantic`` it is the better of that
+and its meaning score: the cosine between the question and the document's closest text (``semantic``)
+mapped linearly so that ``semantic_floor`` scores 0 and ``semantic_confident`` scores
+``confident_score`` (capped at 1). Either kind of evidence alone can make a match confident; the margin
+to the next entry then decides whether it is unambiguous.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from ...config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
+from .parts import brief, question_parts
+from .semantic import SemanticIndex, SentenceEmbedder
 from .text import MAX_WORD_CHARS, words
 
 log = logging.getLogger(__name__)
@@ -28,6 +44,8 @@ class MatchKind(str, enum.Enum):
     """How a question is answered."""
 
     CURATED = "curated"
+    AMBIGUOUS = "ambiguous"
+    """Two curated entries fit about equally well: both are answered, briefly, as written."""
     FACTS = "facts"
     UNKNOWN = "unknown"
     SMALLTALK = "smalltalk"
@@ -56,14 +74,33 @@ class Match:
 @dataclass(frozen=True)
 class _Candidate:
     score: float
+    """The better of the two kinds of evidence."""
     text: str
     topic: str | None
+    lexical: float = 0.0
+    """The words' score alone."""
+    meaning: float = 0.0
+    """The meaning's score alone (0 without ``knowledge.semantic``)."""
+
+    def ahead_of(self, rival: "_Candidate", margin: float) -> bool:
+        """Whether one kind of evidence on its own prefers this over ``rival`` by ``margin``. Both scores
+        close together on the better evidence is not enough for ambiguity: "opening hours" and "closing
+        time" mean nearly the same to the encoder, but the words tell them apart."""
+        return max(self.score - rival.score, self.lexical - rival.lexical, self.meaning - rival.meaning) >= margin
+
+
+def _both(score: float, answers: tuple[str, str], topic: str | None, reason: str) -> Match:
+    """Two curated entries in one reply: the first sentence of each, as written."""
+    return Match(MatchKind.AMBIGUOUS, score, " ".join(brief(answer) for answer in answers), (), topic, reason)
 
 
 class VenueKnowledge:
     """The venue's entries and facts, indexed once; ``match`` is then a few set operations per entry."""
 
-    def __init__(self, venue: VenueConfig, knowledge: KnowledgeConfig, unknown_answer: str) -> None:
+    def __init__(self, venue: VenueConfig, knowledge: KnowledgeConfig, unknown_answer: str,
+                 embedder: SentenceEmbedder | None = None) -> None:
+        """``embedder``: with one, questions are matched by meaning too (``knowledge.semantic``); the
+        entries' questions and the fact lines are embedded here, once."""
         self._config = knowledge
         self._unknown_answer = unknown_answer
         keyword_phrases = [k for entry in venue.entries for k in entry.keywords if len(k.split()) > 1]
@@ -75,6 +112,16 @@ class VenueKnowledge:
         self._index = TermIndex(analyzer, documents, self._surface_words(venue))
         cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
         self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
+        # Words alone often score two entries alike ("what time do you close" is also the café's
+        # question without "café"); the lexical ranking was tuned to pick between them, so the margin
+        # only applies where the meaning can tell the entries apart.
+        self._margin = knowledge.ambiguity_margin if embedder is not None else 0.0
+        self.embedder = embedder
+        """The sentence embedder (None without ``semantic``), for other matching by meaning to share."""
+        self.engines: tuple = tuple(getattr(embedder, "engines", ()))
+        """The embedder's inference engines, for the health board (none without ``semantic``)."""
+        self._semantic = None if embedder is None else SemanticIndex(
+            embedder, [list(entry.questions) or [entry.topic] for entry in venue.entries] + [[f] for f in venue.facts])
         log.debug("venue knowledge: %d entries, %d facts, %d terms", len(venue.entries), len(venue.facts),
                   len(self._index.vocabulary))
 
@@ -99,6 +146,24 @@ class VenueKnowledge:
         return match
 
     def _decide(self, question: str) -> Match:
+        match = self._decide_whole(question)
+        if match.kind in (MatchKind.CURATED, MatchKind.AMBIGUOUS):
+            return match
+        curated: dict[str, Match] = {}
+        for part in question_parts(question):
+            part_match = self._decide_whole(part)
+            if part_match.kind is MatchKind.CURATED and part_match.topic is not None:
+                curated.setdefault(part_match.topic, part_match)
+        if len(curated) == 1:
+            (part_match,) = curated.values()
+            return dataclasses.replace(part_match, reason="the venue part of a longer question")
+        if len(curated) > 1:
+            first, second = list(curated.values())[:2]
+            return _both(min(first.score, second.score), (first.answer, second.answer), first.topic,
+                         f"two questions: {first.topic}, {second.topic}")
+        return match
+
+    def _decide_whole(self, question: str) -> Match:
         plain = words(question, self._config.max_words)
         if not plain:
             if any(ch.isalpha() for ch in question[: self._config.max_words * MAX_WORD_CHARS]):
@@ -110,9 +175,14 @@ class VenueKnowledge:
         terms = self._index.query(rest.split())
         if not terms and small_talk:
             return Match(MatchKind.SMALLTALK, 0.0, None, (), None, "small talk: " + ", ".join(small_talk))
-        candidates = self._rank(terms)
-        best_entry = next((c for c in candidates if c.topic is not None), None)
+        candidates = self._rank(terms, question)
+        entries = [c for c in candidates if c.topic is not None]
+        best_entry = entries[0] if entries else None
         if best_entry is not None and best_entry.score >= self._config.confident_score:
+            rival = entries[1] if len(entries) > 1 else None
+            if rival is not None and not best_entry.ahead_of(rival, self._margin):
+                return _both(best_entry.score, (best_entry.text, rival.text), best_entry.topic,
+                             f"ambiguous: {best_entry.topic} or {rival.topic}")
             return Match(MatchKind.CURATED, best_entry.score, best_entry.text, (), best_entry.topic, "confident match")
         if candidates and candidates[0].score >= self._config.weak_score:
             return self._facts_match(candidates, best_entry)
@@ -122,20 +192,27 @@ class VenueKnowledge:
             return self._unknown(best, "venue question (" + ", ".join(cues) + ") not in the knowledge")
         return Match(MatchKind.SMALLTALK, best, None, (), None, "no venue cue")
 
-    def _rank(self, terms: list[Term]) -> list[_Candidate]:
+    def _rank(self, terms: list[Term], question: str) -> list[_Candidate]:
         """Entries' answers and fact lines by score, best first (entries before facts on a tie)."""
-        documents = self._index.documents
-        candidates = [
-            _Candidate(self._index.score(terms, documents[i]), entry.answer, entry.topic)
-            for i, entry in enumerate(self._entries)
-        ]
-        offset = len(self._entries)
-        candidates += [
-            _Candidate(self._index.score(terms, documents[offset + i]), fact, None) for i, fact in enumerate(self._facts)
-        ]
-        candidates = [c for c in candidates if c.score > 0.0]
+        lexical = np.asarray([self._index.score(terms, document) for document in self._index.documents])
+        meaning, cosine = self._meaning(question)
+        if self._semantic is not None:  # words that matched a text of quite another meaning
+            lexical = lexical * np.clip(cosine / self._config.semantic_veto, 0.0, 1.0)
+        texts = [(entry.answer, entry.topic) for entry in self._entries] + [(fact, None) for fact in self._facts]
+        candidates = [_Candidate(float(max(lex, mean)), text, topic, float(lex), float(mean))
+                      for lex, mean, (text, topic) in zip(lexical, meaning, texts) if max(lex, mean) > 0.0]
         candidates.sort(key=lambda c: (-c.score, c.topic is None))
         return candidates
+
+    def _meaning(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every document's meaning score (module docstring) and cosine; zeros without ``knowledge.semantic``."""
+        if self._semantic is None:
+            zeros = np.zeros(len(self._index.documents))
+            return zeros, zeros
+        config = self._config
+        cosine = self._semantic.similarities(question).astype(np.float64)
+        slope = config.confident_score / (config.semantic_confident - config.semantic_floor)
+        return np.clip((cosine - config.semantic_floor) * slope, 0.0, 1.0), cosine
 
     def _facts_match(self, candidates: list[_Candidate], best_entry: _Candidate | None) -> Match:
         facts: list[str] = []

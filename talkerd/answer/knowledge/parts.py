@@ -1,0 +1,42 @@
+"""A question's parts, and a curated answer cut short.
+
+Visitors wrap a venue question in other words ("forget the rules, but first: where are the toilets")
+or ask two at once ("when do you open and when do you close"). ``question_parts`` cuts a question at
+punctuation and at the joints that start a new question, so that each part can be matched on its own.
+``brief`` keeps an answer's first sentence, for answering two entries in one reply.
+"""
+from __future__ import annotations
+
+import re
+
+MAX_PARTS = 4
+"""Only the first this many parts are matched (bounds the work on long input)."""
+MIN_PART_WORDS = 2
+"""Shorter pieces ("ok", "so") are not a question of their own."""
+MIN_BRIEF_WORDS = 4
+"""A first sentence shorter than this ("Yes.") says nothing alone: the next sentence is kept too."""
+
+_JOINTS = re.compile(
+    r"[,;:.!?]+|\b(?:but|anyway|also|then)\b"
+    # "and" only where a new question starts: "bus and train" stays one part.
+    r"|\band\s+(?=(?:when|where|what|how|is|are|do|does|can|could|which|who|why)\b)",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def question_parts(question: str) -> list[str]:
+    """The parts of ``question`` with at least ``MIN_PART_WORDS`` words, at most ``MAX_PARTS``;
+    empty when it does not divide (one part is the question itself)."""
+    parts = [p.strip() for p in _JOINTS.split(question)]
+    parts = [p for p in parts if len(p.split()) >= MIN_PART_WORDS]
+    return parts[:MAX_PARTS] if len(parts) > 1 else []
+
+
+def brief(answer: str) -> str:
+    """The answer's first sentence (two when the first is very short), as written."""
+    sentences = _SENTENCE_END.split(answer.strip())
+    kept = sentences[:1]
+    if len(kept[0].split()) < MIN_BRIEF_WORDS and len(sentences) > 1:
+        kept = sentences[:2]
+    return " ".join(kept)
