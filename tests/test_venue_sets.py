@@ -13,7 +13,7 @@ import pytest
 
 from talkerd.answer.knowledge import MatchKind, VenueKnowledge
 from talkerd.answer.knowledge.evaluate import load_questions
-from talkerd.config import load_config
+from talkerd.config import SafetyConfig, load_config
 from tests.conftest import DEFAULT_CONFIG, ROOT
 
 if sys.version_info >= (3, 11):
@@ -23,7 +23,7 @@ else:
 
 DATA = ROOT / "tests" / "data"
 MUSEUM_CONFIG = ROOT / "configs" / "venues" / "calderford-museum.toml"
-EMERGENCY_INTENTS = {"medical", "fire", "lost_child", "unsafe"}
+EMERGENCY_INTENTS = {intent.name for intent in SafetyConfig().intents}  # the built-in intents
 
 # set file, its config, the fewest questions it must hold
 HELD_OUT = [
