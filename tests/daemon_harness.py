@@ -68,6 +68,17 @@ class DaemonProcess:
             self.stop()
             raise
 
+    def wait_prerendered(self, timeout: float = 120) -> None:
+        """Until the daemon's background rendering of its fixed answers is done (it starts after READY
+        and takes the CPU a test measuring the mouth or timing needs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cache = self.call("status").get("prerendered")
+            if cache is None or cache["pending"] == 0:
+                return
+            assert time.monotonic() < deadline, f"fixed answers still being rendered: {cache}"
+            time.sleep(0.2)
+
     def _wait_ready(self, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

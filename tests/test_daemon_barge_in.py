@@ -67,6 +67,7 @@ def test_speaking_over_the_avatar_cancels_its_answer(tmp_path):
                             env={"DISPLAY": "", "PULSE_SOURCE": "fifo_mic"})
     try:
         process.wait_ready()
+        process.wait_prerendered()
         microphone.say(question)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not process.call("status")["speaking"]:

@@ -41,6 +41,7 @@ def test_spoken_question_is_answered_aloud(tmp_path, default_config):
     recorder = None
     try:
         status = process.wait_ready()
+        process.wait_prerendered()  # the speech measured below has the CPU to itself
         assert status["components"]["microphone"]["state"] == "ok", status["components"]
         assert status["components"]["speaker"]["state"] == "ok", status["components"]
         recorder = subprocess.Popen(

@@ -21,6 +21,7 @@ def test_mouth_moves_with_the_answer_in_the_real_window(tmp_path, screenshot):
     process = DaemonProcess(config, "--input", "none", "--display", "window", "--output", "none")
     try:
         status = process.wait_ready()
+        process.wait_prerendered()
         assert "window on" in status["display"], status["display"]
         avatar = DefaultAvatar(1280, 720)
         avatar.draw(0.0, np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32))
@@ -59,6 +60,7 @@ def test_a_recorded_announcement_is_played_with_lip_sync_from_the_face_engine(tm
     process = DaemonProcess(config, "--input", "none", "--display", "window", "--output", "none")
     try:
         status = process.wait_ready()
+        process.wait_prerendered()
         assert status["components"]["face"]["state"] == "ok", status["components"]
         avatar = DefaultAvatar(1280, 720)
         avatar.draw(0.0, np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32))

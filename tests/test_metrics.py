@@ -79,7 +79,7 @@ def test_turns_are_counted_by_route_and_time_to_first_audio_is_a_histogram():
         tally.observe(finished_turn(source, route, ttfa))
     samples = parse(exposition(STATUS, tally.snapshot()).decode())
     routes = {dict(labels)["route"]: v for (name, labels), v in samples.items() if name == "talkerd_turns_answered_total"}
-    assert routes == {"curated": 2, "facts": 1, "say": 1, "smalltalk": 0, "unknown": 0, "play": 0}
+    assert routes == {"curated": 2, "facts": 1, "say": 1, "smalltalk": 0, "unknown": 0, "play": 0, "ambiguous": 0, "emergency": 0}
     buckets = {dict(labels)["le"]: v for (name, labels), v in samples.items() if name == "talkerd_time_to_first_audio_seconds_bucket"}
     assert buckets["0.75"] == 0 and buckets["1"] == 1 and buckets["1.5"] == 1 and buckets["2"] == 2 and buckets["2.5"] == 3
     assert buckets["+Inf"] == 3 == samples[("talkerd_time_to_first_audio_seconds_count", ())]  # `say` is no answer
