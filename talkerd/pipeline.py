@@ -21,6 +21,7 @@ import numpy as np
 
 from .answer.answerer import Answerer
 from .answer.clauses import split_text
+from .answer.conversation import EndReason
 from .events import EventBus, EventKind
 from .listen.listener import Heard, Listener, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
@@ -137,7 +138,8 @@ class Pipeline:
     def _workers(self) -> dict[str, Callable[[], None]]:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
-            "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed),
+            "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed,
+                                         idle=self._end_idle_conversation),
             "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed),
             "playout": lambda: self.playout.run(self._stop),
         }
@@ -169,14 +171,16 @@ class Pipeline:
 
         return run
 
-    def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable) -> None:
+    def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable,
+               idle: Callable[[], None] = lambda: None) -> None:
         """The worker loop: take an item, drop it if its turn was cancelled, handle it; a failure ends
-        the item (``failed``), never the worker."""
+        the item (``failed``), never the worker. ``idle`` runs whenever the inbox stayed empty a while."""
         while not self._stop.is_set():
             self.beat(name)
             try:
                 item = inbox.get(timeout=WORKER_POLL_S)
             except queue.Empty:
+                idle()
                 continue
             if item.turn.is_cancelled:
                 continue
@@ -194,6 +198,7 @@ class Pipeline:
         """Answer a typed question aloud (enters the pipeline at "final text")."""
         turn = Turn(source, question=text.strip())
         turn.mark(Mark.ASR_FINAL)
+        self._visitor_active()
         self.turns.begin(turn)
         self.questions.put(Question(turn, turn.question))
         return turn
@@ -234,6 +239,19 @@ class Pipeline:
             log.info("microphone unmuted", extra={"stage": "listener"})
         return {"muted": self._muted.is_set()}
 
+    def end_conversation(self) -> dict:
+        """``talkerctl end-conversation``: forget the visitor's conversation now."""
+        conversation = self.answerer.conversation
+        return conversation.end(EndReason.REQUEST) if conversation is not None else {"ended": None}
+
+    def _end_idle_conversation(self) -> None:
+        if self.answerer.conversation is not None:
+            self.answerer.conversation.end_if_idle()
+
+    def _visitor_active(self) -> None:
+        if self.answerer.conversation is not None:
+            self.answerer.conversation.activity()
+
     def cancel(self) -> dict:
         """``talkerctl cancel``: stop the answer being spoken; None when nothing was being answered."""
         turn = self.turns.current
@@ -257,6 +275,8 @@ class Pipeline:
             event = self.listener.feed(frame, avatar_speaking=self._avatar_speaking())
             if self.listener.partial_text != partial and self.listener.partial_text:
                 self.events.publish(EventKind.PARTIAL, text=self.listener.partial_text)
+            if isinstance(event, SpeechStarted):
+                self._visitor_active()
             if isinstance(event, SpeechStarted) and self.listener.barge_in:
                 self.turns.cancel_current()
             elif isinstance(event, Heard):
@@ -268,6 +288,7 @@ class Pipeline:
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
         if turn.question:
+            self._visitor_active()
             self.turns.begin(turn)
             self.events.publish(EventKind.HEARD, turn_id=turn.id, text=turn.question)
             self.questions.put(Question(turn, turn.question))
@@ -336,6 +357,7 @@ class Pipeline:
 
     # -- turns ------------------------------------------------------------------------------------
     def _finished(self, turn: Turn) -> None:
+        self._visitor_active()  # the idle time counts from the end of the answer
         self.turns_done += 1
         self.last_turn = turn
         self.stats.add(turn)
@@ -356,6 +378,7 @@ class Pipeline:
             "turns": self.turns_done,
             "speaking": self._avatar_speaking(),
             "muted": self._muted.is_set(),
+            "conversation": self.answerer.conversation.status() if self.answerer.conversation is not None else None,
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
         }

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .clauses import split_text, stream_clauses
+from .conversation import Conversation, EndReason
 from ..messages import Route
 from ..stages import Dialogue, Knowledge
 
@@ -42,15 +43,20 @@ class Reply:
     pieces: Iterator[str]
     streamed: bool
     """True for LLM text (cut into clauses as it arrives), False for a fixed text."""
+    opening: str = ""
+    """Said first: the persona's greeting when this question opened a conversation."""
 
     def clauses(self) -> Iterator[str]:
-        return stream_clauses(self.pieces) if self.streamed else iter(split_text("".join(self.pieces)))
+        yield from split_text(self.opening) if self.opening else ()
+        yield from stream_clauses(self.pieces) if self.streamed else split_text("".join(self.pieces))
 
 
 class Answerer:
-    def __init__(self, snapshot: VenueSnapshot, dialogue: Dialogue | None) -> None:
+    def __init__(self, snapshot: VenueSnapshot, dialogue: Dialogue | None, conversation: Conversation | None = None) -> None:
         self._snapshot = snapshot
         self._dialogue = dialogue
+        self.conversation = conversation
+        """The visitor's conversation (its end forgets the dialogue's history); none: one endless one."""
         self._lock = threading.Lock()
 
     @property
@@ -64,18 +70,28 @@ class Answerer:
             self._snapshot = snapshot
             if self._dialogue is not None:
                 self._dialogue.set_persona(snapshot.persona, snapshot.venue)
+        if self.conversation is not None:
+            self.conversation.end(EndReason.RELOAD)
 
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
               on_token: Callable[[], None] = lambda: None, record: bool = True) -> Reply:
         snapshot = self.snapshot
+        opening = self._opening(snapshot.persona)
         match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
         route = Route(match.kind.value) if match is not None else Route.SMALLTALK
         if route in _FIXED_ROUTES:
-            return Reply(route, iter([match.answer]), streamed=False)
+            return Reply(route, iter([match.answer]), streamed=False, opening=opening)
         facts = match.facts if match is not None else ()
         if self._dialogue is None:
-            return Reply(route, iter([facts[0] if facts else snapshot.persona.unknown_answer]), streamed=False)
-        return Reply(route, self._llm(question, facts, snapshot.persona, cancelled, on_token, record), streamed=True)
+            return Reply(route, iter([facts[0] if facts else snapshot.persona.unknown_answer]), streamed=False, opening=opening)
+        return Reply(route, self._llm(question, facts, snapshot.persona, cancelled, on_token, record), streamed=True,
+                     opening=opening)
+
+    def _opening(self, persona) -> str:
+        """The greeting, when this question opens a new visitor's conversation and the config asks for it."""
+        if self.conversation is None or not self.conversation.question():
+            return ""
+        return persona.greeting if self.conversation.greets else ""
 
     def _llm(self, question, facts, persona, cancelled, on_token, record) -> Iterator[str]:
         try:

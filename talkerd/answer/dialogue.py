@@ -74,6 +74,8 @@ class Dialogue:
         self._formatter, self._stop = _chat_formatter(llm)
         self._cache = PromptCache(llm)
         self._prefix_of: tuple[str, tuple[int, ...]] | None = None
+        self._cached_conversation = 0
+        """The conversation whose tokens llama.cpp's context holds."""
         self.last_stats: AnswerStats | None = None
         self.last_prompt: tuple[int, ...] = ()
         """The tokens of the last prompt given to llama.cpp."""
@@ -172,7 +174,11 @@ class Dialogue:
         with self._lock:
             conversation, history, system = self._conversation, tuple(self._history), self._system
         prompt = self.prompt_tokens(self._messages(system, history, question, facts))
-        reuse = self._cache.prepare(prompt, self._prefix(system))
+        # Shifting reuses tokens evaluated while attending to what was dropped: only within one
+        # visitor's conversation. A new visitor reuses the persona prefix alone.
+        same_visitor = conversation == self._cached_conversation
+        reuse = self._cache.prepare(prompt, self._prefix(system), allow_shift=same_visitor)
+        self._cached_conversation = conversation
         self.last_prompt = tuple(prompt)
         stream = self._llm.create_completion(
             prompt, stream=True, stop=self._stop,

@@ -86,9 +86,10 @@ class PromptCache:
         log.info("persona prefix evaluated and saved: %d tokens, %d KiB of state", len(prefix),
                  len(self._saved.data) // 1024, extra={"stage": "llm"})
 
-    def prepare(self, prompt: Sequence[int], prefix: Sequence[int]) -> Reuse:
+    def prepare(self, prompt: Sequence[int], prefix: Sequence[int], *, allow_shift: bool = True) -> Reuse:
         """Make the cache begin with as much of ``prompt`` as it can; ``prefix`` is its persona part (a new
-        persona is primed here, on the turn thread)."""
+        persona is primed here, on the turn thread). ``allow_shift`` false: reuse the common prefix only
+        (tokens after a dropped span were evaluated attending to it)."""
         if tuple(prefix) != self.prefix:
             self.prime(prefix)
         llm = self._llm
@@ -97,8 +98,8 @@ class PromptCache:
             self._restore()
             return Reuse.RESTORED
         start = common_prefix(cached, prompt)
-        span = dropped_span(cached, prompt, start)
-        if span is None or not _can_shift(llm):
+        span = dropped_span(cached, prompt, start) if allow_shift else None
+        if not allow_shift or span is None or not _can_shift(llm):
             return Reuse.PREFIX
         end, run = span
         self._shift_out(start, end, run, prompt)
