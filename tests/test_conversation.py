@@ -17,6 +17,7 @@ from talkerd.control.client import COMMANDS
 from talkerd.events import EventBus, EventKind
 
 from .conftest import MODELS
+from .test_pipeline import harness  # noqa: F401  (the pipeline on fakes, as test_pipeline builds it)
 
 
 class Clock:
@@ -175,3 +176,28 @@ def test_conversation_events_are_readable_in_watch():
     assert "conversation_start" in lines[0] and "conversation_id=1" in lines[0]
     assert "conversation_end" in lines[1] and "reason=request" in lines[1]
     assert conversation.status() == {"open": None}
+
+
+def test_the_pipeline_ends_an_idle_conversation_on_its_own_and_on_request(harness):
+    """The pipeline's brain worker checks the idle time while no question waits; ``end_conversation``
+    (``talkerctl end-conversation``) ends one at once. Fakes from test_pipeline stand for the stages."""
+    h = harness()
+    clock, forgotten = Clock(), []
+    watch = h.pipeline.events.subscribe()
+    h.pipeline.answerer.conversation = Conversation(ConversationConfig(idle_end_s=45), h.pipeline.events,
+                                                    forget=lambda: forgotten.append(clock.now), clock=clock)
+    h.pipeline.ask("Where are the toilets?")
+    h.wait(lambda: h.finished)
+    assert h.pipeline.status()["conversation"]["open"] == 1
+    clock.now += 44
+    h.pipeline.ask("And the café?")  # a question keeps the conversation going
+    h.wait(lambda: len(h.finished) == 2)
+    clock.now += 46
+    h.wait(lambda: h.pipeline.status()["conversation"] == {"open": None})
+    assert forgotten == [clock.now]
+    h.pipeline.ask("Hello?")
+    h.wait(lambda: len(h.finished) == 3)
+    assert h.pipeline.end_conversation() == {"ended": 2, "reason": "request", "questions": 1}
+    assert h.pipeline.end_conversation() == {"ended": None}
+    ends = [e.fields for e in iter(lambda: watch.next(0.01), None) if e.kind is EventKind.CONVERSATION_END]
+    assert [(e["conversation_id"], e["reason"], e["questions"]) for e in ends] == [(1, "idle", 2), (2, "request", 1)]
