@@ -170,6 +170,7 @@ class Dialogue:
         import llama_cpp
 
         deadline = time.monotonic() + self._config.timeout_s
+        llama_cpp.llama_synchronize(self._llm._ctx.ctx)  # counters of work still queued go to the turn before
         llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
         with self._lock:
             conversation, history, system = self._conversation, tuple(self._history), self._system
