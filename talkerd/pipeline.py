@@ -139,7 +139,7 @@ class Pipeline:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
             "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed,
-                                         idle=self._end_idle_conversation),
+                                         idle=self._brain_idle),
             "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed),
             "playout": lambda: self.playout.run(self._stop),
         }
@@ -244,9 +244,11 @@ class Pipeline:
         conversation = self.answerer.conversation
         return conversation.end(EndReason.REQUEST) if conversation is not None else {"ended": None}
 
-    def _end_idle_conversation(self) -> None:
+    def _brain_idle(self) -> None:
+        """No question waiting: end a conversation gone idle, then let the LLM get ahead."""
         if self.answerer.conversation is not None:
             self.answerer.conversation.end_if_idle()
+        self.answerer.prepare_next()
 
     def _visitor_active(self) -> None:
         if self.answerer.conversation is not None:

@@ -201,3 +201,13 @@ def test_the_pipeline_ends_an_idle_conversation_on_its_own_and_on_request(harnes
     assert h.pipeline.end_conversation() == {"ended": None}
     ends = [e.fields for e in iter(lambda: watch.next(0.01), None) if e.kind is EventKind.CONVERSATION_END]
     assert [(e["conversation_id"], e["reason"], e["questions"]) for e in ends] == [(1, "idle", 2), (2, "request", 1)]
+
+
+def test_after_the_end_the_prefill_leaves_nothing_of_the_visitor_in_llama_cpp(default_config, dialogue):
+    answerer, conversation, clock, _ = kiosk(default_config, dialogue)
+    ask(answerer, "I am Philomena and I like poetry. Any tips?")
+    answerer.prepare_next()
+    assert "Philomena" in dialogue.evaluated_text()
+    conversation.end(EndReason.REQUEST)
+    answerer.prepare_next()  # the brain's idle work after the end
+    assert "Philomena" not in dialogue.evaluated_text() and "poetry" not in dialogue.evaluated_text()

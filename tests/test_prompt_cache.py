@@ -85,3 +85,18 @@ def test_dropped_span_finds_what_was_removed_after_the_common_prefix():
     assert start == 3
     assert dropped_span(cached, prompt, start) == (6, 9)
     assert dropped_span(cached, [1, 2, 3, 50, 51], start) is None  # nothing of the cache is left to keep
+
+
+def test_prefill_evaluates_the_history_ahead_so_the_next_turn_evaluates_its_question_only(dialogue):
+    dialogue.reset()
+    questions = ["Hello, who are you?", "Do you sell maps?", "Is there a café?", "Can I bring my dog?", "Where is fiction?"]
+    for question in questions[:-1]:
+        "".join(dialogue.answer(question))
+        dialogue.prefill()  # what the pipeline's brain does while the answer is spoken
+    assert questions[0] not in dialogue.evaluated_text()  # the trimmed exchange was shifted out ahead
+    "".join(dialogue.answer(questions[-1]))
+    stats = dialogue.last_stats
+    question_tokens = len(dialogue._llm.tokenize(questions[-1].encode(), add_bos=False))
+    assert stats.reuse is Reuse.PREFIX
+    assert stats.evaluated_tokens <= question_tokens + 6  # its markup: "<|im_start|>user\n", "<|im_end|>\n…"
+    assert stats.prompt_tokens - len(prefix_of(dialogue)) > 4 * (question_tokens + 6)

@@ -87,6 +87,16 @@ class Answerer:
         return Reply(route, self._llm(question, facts, snapshot.persona, cancelled, on_token, record), streamed=True,
                      opening=opening)
 
+    def prepare_next(self) -> None:
+        """Between questions (the brain's idle time): evaluate the history ahead of the next question."""
+        prefill = getattr(self._dialogue, "prefill", None)  # a dialogue that cannot prefill has nothing to do
+        if prefill is None:
+            return
+        try:
+            prefill()
+        except Exception:  # llama.cpp failures surface as several types; the next turn prepares itself
+            log.exception("evaluating the history ahead failed", extra={"stage": "llm"})
+
     def _opening(self, persona) -> str:
         """The greeting, when this question opens a new visitor's conversation and the config asks for it."""
         if self.conversation is None or not self.conversation.question():

@@ -76,6 +76,8 @@ class Dialogue:
         self._prefix_of: tuple[str, tuple[int, ...]] | None = None
         self._cached_conversation = 0
         """The conversation whose tokens llama.cpp's context holds."""
+        self._prefilled: tuple | None = None
+        """(conversation, system, history) last prefilled: nothing to do until one changes."""
         self.last_stats: AnswerStats | None = None
         self.last_prompt: tuple[int, ...] = ()
         """The tokens of the last prompt given to llama.cpp."""
@@ -150,12 +152,38 @@ class Dialogue:
         return self.detokenize(self._llm.input_ids[: self._llm.n_tokens])
 
     def _prefix(self, system: str) -> tuple[int, ...]:
-        """The persona part of every prompt: what two prompts with different questions share."""
+        """The persona part of every prompt."""
         if self._prefix_of is None or self._prefix_of[0] != system:
-            one = self.prompt_tokens(self._messages(system, (), "Where is the exit?", ()))
-            two = self.prompt_tokens(self._messages(system, (), "Hello", ()))
-            self._prefix_of = (system, tuple(one[: common_prefix(one, two)]))
+            self._prefix_of = (system, self._shared_part(system, ()))
         return self._prefix_of[1]
+
+    def _shared_part(self, system: str, history: tuple[Exchange, ...]) -> tuple[int, ...]:
+        """What every next prompt on this history begins with: what two with different questions share."""
+        one = self.prompt_tokens(self._messages(system, history, "Where is the exit?", ()))
+        two = self.prompt_tokens(self._messages(system, history, "Hello", ()))
+        return tuple(one[: common_prefix(one, two)])
+
+    def _prepare(self, tokens, conversation: int, system: str) -> Reuse:
+        """Make llama.cpp's context begin with as much of ``tokens`` as it can. Shifting reuses tokens
+        evaluated while attending to what was dropped: only within one visitor's conversation; a new
+        visitor reuses the persona prefix alone."""
+        reuse = self._cache.prepare(tokens, self._prefix(system), allow_shift=conversation == self._cached_conversation)
+        self._cached_conversation = conversation
+        return reuse
+
+    def prefill(self) -> None:
+        """Evaluate the history ahead of the next question (the pipeline calls it while the answer is
+        being spoken), so the next turn evaluates its question only: the shift of a trimmed exchange
+        and the end of the last answer are paid here, not after the visitor's question."""
+        with self._lock:
+            conversation, history, system = self._conversation, tuple(self._history), self._system
+        key = (conversation, system, history)
+        if key == self._prefilled:
+            return
+        tokens = self._shared_part(system, history)
+        self._prepare(tokens, conversation, system)
+        self._cache.evaluate(tokens)
+        self._prefilled = key
 
     def answer(
         self,
@@ -175,11 +203,8 @@ class Dialogue:
         with self._lock:
             conversation, history, system = self._conversation, tuple(self._history), self._system
         prompt = self.prompt_tokens(self._messages(system, history, question, facts))
-        # Shifting reuses tokens evaluated while attending to what was dropped: only within one
-        # visitor's conversation. A new visitor reuses the persona prefix alone.
-        same_visitor = conversation == self._cached_conversation
-        reuse = self._cache.prepare(prompt, self._prefix(system), allow_shift=same_visitor)
-        self._cached_conversation = conversation
+        reuse = self._prepare(prompt, conversation, system)
+        self._prefilled = None
         self.last_prompt = tuple(prompt)
         stream = self._llm.create_completion(
             prompt, stream=True, stop=self._stop,

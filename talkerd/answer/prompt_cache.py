@@ -105,6 +105,18 @@ class PromptCache:
         self._shift_out(start, end, run, prompt)
         return Reuse.SHIFTED
 
+    def evaluate(self, tokens: Sequence[int]) -> int:
+        """Make the cache hold exactly ``tokens`` (after ``prepare``): what follows them is removed (it
+        may be an earlier visitor's), what is missing evaluated. Returns how many were evaluated."""
+        llm = self._llm
+        keep = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+        llm._ctx.kv_cache_seq_rm(0, keep, -1)
+        llm.n_tokens = keep
+        llm._requires_eval = True
+        if keep < len(tokens):
+            llm.eval(list(tokens[keep:]))
+        return len(tokens) - keep
+
     def _restore(self) -> None:
         llm, saved = self._llm, self._saved
         buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
