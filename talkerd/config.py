@@ -44,7 +44,8 @@ class PersonaConfig(Section):
     style: str = Field(default="friendly, warm and brief", min_length=1)
     """How it speaks: a short phrase given to the LLM."""
     greeting: str = ""
-    """Spoken once when the daemon is ready; empty for none."""
+    """Spoken once when the daemon is ready, or, with ``conversation.greet``, to open each visitor's
+    conversation instead; empty for none."""
     unknown_answer: str = Field(
         default="I'm sorry, I don't know that. Please ask a member of staff.", min_length=1
     )
