@@ -119,7 +119,9 @@ class Dialogue:
 
     def set_persona(self, persona: PersonaConfig, venue: VenueConfig) -> None:
         """A reloaded persona: a new fixed prefix (evaluated once on the next turn) and no history."""
-        self._system = system_prompt(persona, venue, self._config)
+        system = system_prompt(persona, venue, self._config)
+        with self._lock:
+            self._system = system
         self.reset()
 
     def messages(self, question: str, facts: tuple[str, ...] = ()) -> list[dict[str, str]]:
