@@ -137,6 +137,8 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     """The pipeline on ``parts``: the one composition shared by the daemon, the benchmark and the soak.
     Each stage takes its own config section here, once."""
     from .answer.answerer import Answerer, VenueSnapshot
+    from .answer.conversation import Conversation
+    from .events import EventBus
     from .listen.listener import Listener
     from .pipeline import Pipeline
     from .speak.prerendered import SpeechCache
@@ -149,5 +151,9 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     snapshot = VenueSnapshot.of(config, parts.knowledge)
     cache = SpeechCache(config.tts.prerender_dir, config.tts.prerender_mb) if config.tts.prerender else None
     speech = SpeechMaker(parts.tts, parts.face, config.face, playout.clock.sample_rate, config.render.fps, cache)
-    return Pipeline(source=source, listener=listener, answerer=Answerer(snapshot, parts.dialogue), speech=speech,
+    events = events or EventBus()
+    forget = parts.dialogue.reset if parts.dialogue is not None else (lambda: None)
+    conversation = Conversation(config.conversation, events, forget=forget)
+    answerer = Answerer(snapshot, parts.dialogue, conversation)
+    return Pipeline(source=source, listener=listener, answerer=answerer, speech=speech,
                     playout=playout, health=parts.set_state, liveness=liveness, events=events)

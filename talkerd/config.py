@@ -45,7 +45,8 @@ class PersonaConfig(Section):
     style: str = Field(default="friendly, warm and brief", min_length=1)
     """How it speaks: a short phrase given to the LLM."""
     greeting: str = ""
-    """Spoken once when the daemon is ready; empty for none."""
+    """Spoken once when the daemon is ready, or, with ``conversation.greet``, to open each visitor's
+    conversation instead; empty for none."""
     unknown_answer: str = Field(
         default="I'm sorry, I don't know that. Please ask a member of staff.", min_length=1
     )
@@ -373,6 +374,14 @@ class LlmConfig(Section):
     """Layers offloaded to the GPU (-1: all); 0 on a machine without CUDA."""
     max_answer_tokens: int = Field(default=80, ge=8, le=1024)
     """Cap on the length of one answer."""
+    max_sentences: int = Field(default=2, ge=1, le=20)
+    """An answer ends after this many sentences (a kiosk answer is heard, not read)."""
+    max_speech_s: float = Field(default=10.0, gt=0, le=120)
+    """An answer ends at the last sentence end within this many seconds of speech."""
+    speech_words_per_s: float = Field(default=3.2, gt=0.5, le=6.0)
+    """The voice's speaking rate, to turn ``max_speech_s`` into words. Measured: Piper's en_US
+    joe-medium at ``tts.length_scale = 1`` speaks 3.4 words a second, 3.2 with the silences between
+    clauses; scale it by 1 / ``length_scale`` for a slower voice."""
     history_tokens: int = Field(default=384, ge=0)
     """Earlier turns kept in the prompt, at most this many tokens."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
@@ -384,6 +393,14 @@ class LlmConfig(Section):
         "If the facts do not answer the question, say you don't know."
     )
     """Fixed instructions after the persona in the system prompt."""
+
+
+class ConversationConfig(Section):
+    idle_end_s: float = Field(default=45.0, gt=0, le=3600)
+    """The conversation with the visitor in front of the kiosk ends after this many seconds without
+    speech or a typed question; what was said is forgotten, never carried to the next visitor."""
+    greet: bool = False
+    """Open every new conversation with ``persona.greeting`` (when it is not empty)."""
 
 
 class TtsConfig(Section):
@@ -528,6 +545,8 @@ class Config(Section):
     """Speech recognition."""
     llm: LlmConfig
     """The local language model."""
+    conversation: ConversationConfig = ConversationConfig()
+    """One conversation per visitor."""
     tts: TtsConfig
     """Text to speech."""
     face: FaceConfig = FaceConfig()

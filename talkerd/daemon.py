@@ -185,7 +185,7 @@ class Daemon:
         self.watchdog.start()
         if choice.typed == "always" or (choice.typed == "auto" and stdin_has_questions()):
             threading.Thread(target=self._read_stdin, name="talkerd-stdin", daemon=True).start()
-        if self.config.persona.greeting:
+        if self.config.persona.greeting and not self.config.conversation.greet:  # else each visitor is greeted
             self.pipeline.say(self.config.persona.greeting)
         self.ready.set()
         catch_up_engines(self)

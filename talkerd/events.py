@@ -28,6 +28,11 @@ class EventKind(str, enum.Enum):
     """The answer's last sample left the speaker: ``turn_id``, ``latency_ms``."""
     CANCELLED = "cancelled"
     """A turn stopped before its end (superseded, barge-in, ``cancel``): ``turn_id``."""
+    CONVERSATION_START = "conversation_start"
+    """A visitor's conversation began (their first question): ``conversation_id``."""
+    CONVERSATION_END = "conversation_end"
+    """It ended and its history was forgotten: ``conversation_id``, ``reason`` (idle, request, reload),
+    ``questions``, ``duration_s``."""
     STATE = "state"
     """A component, device or stage changed state: ``name``, ``state``, ``detail``."""
     ERROR = "error"

@@ -21,6 +21,7 @@ import numpy as np
 
 from .answer.answerer import Answerer
 from .answer.clauses import split_text
+from .answer.conversation import EndReason
 from .events import EventBus, EventKind
 from .listen.listener import Heard, Listener, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
@@ -150,7 +151,8 @@ class Pipeline:
     def _workers(self) -> dict[str, Callable[[], None]]:
         workers: dict[str, Callable[[], None]] = {
             "listener": self._listen,
-            "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed),
+            "brain": lambda: self._serve("brain", self.questions, self._answer, self._answer_failed,
+                                         idle=self._brain_idle),
             "speech": lambda: self._serve("speech", self.clauses, self._speak, self._clause_failed, idle=self._prerender),
             "playout": lambda: self.playout.run(self._stop),
         }
@@ -183,15 +185,17 @@ class Pipeline:
         return run
 
     def _serve(self, name: str, inbox: queue.Queue, handle: Callable, failed: Callable,
-               idle: Callable[[], bool] = lambda: False) -> None:
+               idle: Callable[[], bool | None] = lambda: False) -> None:
         """The worker loop: take an item, drop it if its turn was cancelled, handle it; a failure ends
-        the item (``failed``), never the worker. With nothing to do, ``idle`` does a piece of background
-        work (True when there is more)."""
+        the item (``failed``), never the worker. Whenever the inbox stayed empty, ``idle`` does a piece of
+        background work (returning True when there is more: then it runs again at once)."""
+        more = False
         while not self._stop.is_set():
             self.beat(name)
             try:
-                item = inbox.get(timeout=0.0 if idle() else WORKER_POLL_S)
+                item = inbox.get(timeout=0.0 if more else WORKER_POLL_S)
             except queue.Empty:
+                more = bool(idle())
                 continue
             if item.turn.is_cancelled:
                 continue
@@ -209,6 +213,7 @@ class Pipeline:
         """Answer a typed question aloud (enters the pipeline at "final text")."""
         turn = Turn(source, question=text.strip())
         turn.mark(Mark.ASR_FINAL)
+        self._visitor_active()
         self.turns.begin(turn)
         self.questions.put(Question(turn, turn.question))
         return turn
@@ -249,6 +254,21 @@ class Pipeline:
             log.info("microphone unmuted", extra={"stage": "listener"})
         return {"muted": self._muted.is_set()}
 
+    def end_conversation(self) -> dict:
+        """``talkerctl end-conversation``: forget the visitor's conversation now."""
+        conversation = self.answerer.conversation
+        return conversation.end(EndReason.REQUEST) if conversation is not None else {"ended": None}
+
+    def _brain_idle(self) -> None:
+        """No question waiting: end a conversation gone idle, then let the LLM get ahead."""
+        if self.answerer.conversation is not None:
+            self.answerer.conversation.end_if_idle()
+        self.answerer.prepare_next()
+
+    def _visitor_active(self) -> None:
+        if self.answerer.conversation is not None:
+            self.answerer.conversation.activity()
+
     def cancel(self) -> dict:
         """``talkerctl cancel``: stop the answer being spoken; None when nothing was being answered."""
         turn = self.turns.current
@@ -272,6 +292,8 @@ class Pipeline:
             event = self.listener.feed(frame, avatar_speaking=self._avatar_speaking())
             if self.listener.partial_text != partial and self.listener.partial_text:
                 self.events.publish(EventKind.PARTIAL, text=self.listener.partial_text)
+            if isinstance(event, SpeechStarted):
+                self._visitor_active()
             if isinstance(event, SpeechStarted) and self.listener.barge_in:
                 self.turns.cancel_current()
             elif isinstance(event, Heard):
@@ -283,6 +305,7 @@ class Pipeline:
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
         if turn.question:
+            self._visitor_active()
             self.turns.begin(turn)
             self.events.publish(EventKind.HEARD, turn_id=turn.id, text=turn.question)
             self.questions.put(Question(turn, turn.question))
@@ -362,6 +385,7 @@ class Pipeline:
 
     # -- turns ------------------------------------------------------------------------------------
     def _finished(self, turn: Turn) -> None:
+        self._visitor_active()  # the idle time counts from the end of the answer
         self.turns_done += 1
         self.last_turn = turn
         self.stats.add(turn)
@@ -382,6 +406,7 @@ class Pipeline:
             "turns": self.turns_done,
             "speaking": self._avatar_speaking(),
             "muted": self._muted.is_set(),
+            "conversation": self.answerer.conversation.status() if self.answerer.conversation is not None else None,
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
             "prerendered": self.speech.cache.status() if self.speech.cache is not None else None,

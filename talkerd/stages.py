@@ -44,6 +44,9 @@ class Dialogue(Protocol):
 
     def set_persona(self, persona, venue) -> None: ...
 
+    def reset(self) -> None:
+        """Forget the history: the visitor's conversation ended."""
+
 
 class SynthesisedPiece(Protocol):
     audio: np.ndarray

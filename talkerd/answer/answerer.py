@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .clauses import split_text, stream_clauses
+from .conversation import Conversation, EndReason
 from .guard import Block, GroundingGuard
 from .safety import SafetyIntents
 from ..messages import Route
@@ -76,18 +77,24 @@ class Reply:
     """True for LLM text (cut into clauses as it arrives), False for a fixed text."""
     check: Callable[[Iterator[str]], Iterator[str]] | None = None
     """For LLM text: the grounding guard over its clauses."""
+    opening: str = ""
+    """Said first: the persona's greeting when this question opened a conversation."""
 
     def clauses(self) -> Iterator[str]:
+        yield from split_text(self.opening) if self.opening else ()
         if not self.streamed:
-            return iter(split_text("".join(self.pieces)))
+            yield from split_text("".join(self.pieces))
+            return
         clauses = stream_clauses(self.pieces)
-        return self.check(clauses) if self.check is not None else clauses
+        yield from self.check(clauses) if self.check is not None else clauses
 
 
 class Answerer:
-    def __init__(self, snapshot: VenueSnapshot, dialogue: Dialogue | None) -> None:
+    def __init__(self, snapshot: VenueSnapshot, dialogue: Dialogue | None, conversation: Conversation | None = None) -> None:
         self._snapshot = snapshot
         self._dialogue = dialogue
+        self.conversation = conversation
+        """The visitor's conversation (its end forgets the dialogue's history); none: one endless one."""
         self._lock = threading.Lock()
 
     @property
@@ -101,6 +108,8 @@ class Answerer:
             self._snapshot = snapshot
             if self._dialogue is not None:
                 self._dialogue.set_persona(snapshot.persona, snapshot.venue)
+        if self.conversation is not None:
+            self.conversation.end(EndReason.RELOAD)
 
     def fixed_clauses(self) -> tuple[str, ...]:
         """The clauses of every fixed answer, exactly as ``Reply.clauses`` cuts them when spoken."""
@@ -120,21 +129,38 @@ class Answerer:
             log.info("emergency %r (by %s: %r, %.2f)", emergency.intent, emergency.by, emergency.example,
                      emergency.score, extra={"stage": "safety", "turn_id": turn_id})
             return Reply(Route.EMERGENCY, iter([emergency.answer]), streamed=False)
+        opening = self._opening(snapshot.persona)
         match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
         route = Route(match.kind.value) if match is not None else Route.SMALLTALK
         if route in _FIXED_ROUTES:
-            return Reply(route, iter([match.answer]), streamed=False)
+            return Reply(route, iter([match.answer]), streamed=False, opening=opening)
         facts = match.facts if match is not None else ()
         # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
         best_fact = facts[0] if facts else snapshot.persona.unknown_answer
         if self._dialogue is None:
-            return Reply(route, iter([best_fact]), streamed=False)
+            return Reply(route, iter([best_fact]), streamed=False, opening=opening)
         pieces = self._llm(question, facts, snapshot.persona, cancelled, on_token, record)
         check = None
         if snapshot.guard is not None:
             check = functools.partial(snapshot.guard.guarded, question=question, fallback=best_fact,
                                       turn_id=turn_id, on_block=on_block)
-        return Reply(route, pieces, streamed=True, check=check)
+        return Reply(route, pieces, streamed=True, check=check, opening=opening)
+
+    def prepare_next(self) -> None:
+        """Between questions (the brain's idle time): evaluate the history ahead of the next question."""
+        prefill = getattr(self._dialogue, "prefill", None)  # a dialogue that cannot prefill has nothing to do
+        if prefill is None:
+            return
+        try:
+            prefill()
+        except Exception:  # llama.cpp failures surface as several types; the next turn prepares itself
+            log.exception("evaluating the history ahead failed", extra={"stage": "llm"})
+
+    def _opening(self, persona) -> str:
+        """The greeting, when this question opens a new visitor's conversation and the config asks for it."""
+        if self.conversation is None or not self.conversation.question():
+            return ""
+        return persona.greeting if self.conversation.greets else ""
 
     def _llm(self, question, facts, persona, cancelled, on_token, record) -> Iterator[str]:
         try:

@@ -69,6 +69,7 @@ class ControlApi:
             "mute": (NoParams, lambda p: self._pipeline().set_muted(True)),
             "unmute": (NoParams, lambda p: self._pipeline().set_muted(False)),
             "cancel": (NoParams, lambda p: self._pipeline().cancel()),
+            "conversation.end": (NoParams, lambda p: self._pipeline().end_conversation()),
             "engines": (NoParams, lambda p: {**daemon.parts.engine_board(), "release": engines_status(daemon)}),
             "engines.reload": (NoParams, lambda p: reload_engines(daemon)),
             "memory": (NoParams, lambda p: daemon.status()["memory"]),
@@ -76,7 +77,8 @@ class ControlApi:
             "diagnose": (NoParams, lambda p: diagnosis(daemon)),
         }
 
-    RESTRICTED = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "engines.reload", "diagnose"})
+    RESTRICTED = frozenset({"ask", "say", "play", "reload", "mute", "unmute", "cancel", "conversation.end", "engines.reload",
+                            "diagnose"})
     """Methods that change what the kiosk does or says, or hand out its configuration (``diagnose``):
     refused to peers outside the socket's group."""
 

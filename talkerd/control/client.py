@@ -71,6 +71,8 @@ COMMANDS = {
     "mute": ("mute", _no_params, "stop listening to the microphone (it stays open; typed questions still work)"),
     "unmute": ("unmute", _no_params, "listen to the microphone again"),
     "cancel": ("cancel", _no_params, "stop the answer being spoken now"),
+    "end-conversation": ("conversation.end", _no_params,
+                         "end the conversation with the visitor in front of the kiosk: its history is forgotten"),
     "engines": ("engines", _no_params, "show the loaded engines (backend, state, memory) and the OTA release: active, pending"),
     "watch": ("watch", _no_params, "follow what happens, live: transcripts, routes and answers, states, errors (Ctrl-C stops)"),
     "diagnose": ("diagnose", _no_params, "write one .tar.gz for a support ticket: versions, file hashes, config, status, journal, screenshot"),
