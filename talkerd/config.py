@@ -338,9 +338,9 @@ class EndpointerConfig(Section):
     min_silence_ms: int = Field(default=600, ge=100, le=5000)
     """Silence after speech that ends the utterance whatever the end-of-turn model says (with
     ``end_of_turn = "silence"``, the only rule)."""
-    end_of_turn: Literal["smart-turn", "silence"] = "smart-turn"
-    """How the end of a turn is told from a pause: the end-of-turn model at each short pause, or the
-    silence alone."""
+    end_of_turn: Literal["smart-turn", "silence"] = "silence"
+    """How the end of a turn is told from a pause: the silence alone, or the end-of-turn model at each
+    short pause ("smart-turn"; opt-in until its verdicts are measured on people's speech)."""
     turn_engine: str = "smart-turn"
     """The end-of-turn engine (folder under ``engines.dir``)."""
     pause_ms: int = Field(default=200, ge=60, le=2000)

@@ -117,7 +117,9 @@ def test_the_real_endpointer_never_ends_before_the_pause(default_config, smart_t
 def test_a_missing_end_of_turn_engine_leaves_the_silence_rule(default_config, caplog):
     from talkerd.registry import component
 
-    config = default_config.model_copy(update={"endpointer": default_config.endpointer.model_copy(update={"turn_engine": "no-such-engine"})})
+    assert component("endpointer").load(default_config).engines == ()  # off by default: the silence rule
+    endpointer_config = default_config.endpointer.model_copy(update={"end_of_turn": "smart-turn", "turn_engine": "no-such-engine"})
+    config = default_config.model_copy(update={"endpointer": endpointer_config})
     endpointer = component("endpointer").load(config)
     assert endpointer.engines == ()
     assert "end of turn by silence only" in caplog.text and "no-such-engine" in caplog.text
