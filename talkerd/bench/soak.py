@@ -166,6 +166,22 @@ def process_figures() -> tuple[float, int, int]:
     return float(fields["VmRSS"].split()[0]) / 1024, len(os.listdir("/proc/self/fd")), int(fields["Threads"])
 
 
+STEADY_READINGS = 10
+"""Thread counts read 0.2 s apart: the fewest is the process's standing threads. An inference running
+at that moment (llama.cpp evaluating the history ahead, the voice pre-rendering) adds short-lived
+native workers that are not a leak; a leaked thread is there in every reading."""
+
+
+def steady_figures() -> tuple[float, int, int]:
+    """``process_figures`` with the fewest threads of ``STEADY_READINGS`` readings."""
+    readings = []
+    for _ in range(STEADY_READINGS):
+        readings.append(process_figures())
+        time.sleep(0.2)
+    rss, fds, _ = readings[-1]
+    return rss, fds, min(threads for _, _, threads in readings)
+
+
 class Soak:
     """Drives ``daemon`` (already constructed, run by the caller on the main thread)."""
 
@@ -222,7 +238,7 @@ class Soak:
         first_lags, last_lags = [], []
         for number in range(self.turns):
             if number == warm:
-                rss, fds, threads = process_figures()
+                rss, fds, threads = steady_figures()
                 self.report.rss_mb, self.report.fds, self.report.threads = (rss, 0.0), (fds, 0), (threads, 0)
             if number >= warm and (number - warm) % MEMORY_EVERY == 0:
                 self.report.memory_samples.append(memory_sample(number))
@@ -245,7 +261,7 @@ class Soak:
         for thread in (chaos, control):
             if thread.is_alive():
                 thread.join(30)
-        rss, fds, threads = process_figures()
+        rss, fds, threads = steady_figures()
         self.report.memory_samples.append(memory_sample(self.turns))
         self.report.rss_mb = (round(self.report.rss_mb[0], 1), round(rss, 1))
         self.report.fds = (self.report.fds[0], fds)
