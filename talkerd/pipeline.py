@@ -289,7 +289,7 @@ class Pipeline:
                 self.listener.lost()
                 continue
             partial = self.listener.partial_text
-            event = self.listener.feed(frame, avatar_speaking=self._avatar_speaking())
+            event = self.listener.feed(frame, avatar_speaking=self._avatar_heard())
             if self.listener.partial_text != partial and self.listener.partial_text:
                 self.events.publish(EventKind.PARTIAL, text=self.listener.partial_text)
             if isinstance(event, SpeechStarted):
@@ -319,6 +319,14 @@ class Pipeline:
             return True
         end = turn.marks.get(Mark.TURN_END)
         return end is not None and time.monotonic() < end + ECHO_TAIL_S
+
+    def _avatar_heard(self) -> bool:
+        """The avatar is speaking into a speaker the microphone can hear (the echo the listener ignores).
+
+        A speaker lost mid-answer plays to nothing: the face goes on, but a visitor who asks meanwhile
+        must be heard, or the kiosk ignores them until an answer nobody hears has run its course.
+        """
+        return self._avatar_speaking() and self.playout.audible
 
     @property
     def partial_text(self) -> str:

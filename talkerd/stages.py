@@ -83,6 +83,8 @@ class AudioOutput(Protocol):
 
     description: str
     latency_s: float
+    audible: bool
+    """False when the audio goes nowhere a microphone could hear it (no speaker, or a lost one)."""
 
     def write(self, samples: np.ndarray) -> None: ...
 

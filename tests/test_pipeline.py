@@ -83,12 +83,19 @@ class FakeTts:
 class FastSpeaker:
     """Stands for the speaker: takes audio 50 times faster than real time and keeps what it was given."""
 
-    description, latency_s = "fake speaker", 0.0
+    description, latency_s, audible = "fake speaker", 0.0, True
 
     def __init__(self) -> None:
         self.samples = 0
+        self.unplugged = False
+
+    def unplug(self) -> None:
+        """From now on writing fails as PyAudio's does when the device is pulled."""
+        self.unplugged = True
 
     def write(self, samples) -> None:
+        if self.unplugged:
+            raise OSError(-9999, "Unanticipated host error")
         self.samples += int(np.count_nonzero(samples))
         time.sleep(len(samples) / RATE / 50)
 
@@ -290,6 +297,21 @@ def test_speaking_over_the_avatar_interrupts_it_only_with_barge_in(harness, barg
         assert long.is_cancelled and h.finished == []
     else:
         assert long.done.wait(WAIT_S) and not long.is_cancelled and h.finished == [long]
+
+
+def test_a_visitor_is_heard_while_the_answer_plays_to_a_lost_speaker(harness):
+    """Without barge-in the avatar's own voice is ignored; once its speaker is gone there is none to ignore."""
+    h = harness(mic=True)
+    long = h.pipeline.say(" ".join(["This is a long announcement that goes on."] * 8))
+    h.wait(lambda: h.speaker.samples > 0)
+    h.speaker.unplug()
+    h.wait(lambda: not h.pipeline.playout.audible)
+    assert h.pipeline.status()["speaking"]  # the face still speaks, to nothing
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    assert long.is_cancelled
+    assert [turn.question for turn in h.finished] == ["where are the toilets"]
 
 
 def test_a_reloaded_snapshot_answers_the_next_question(harness):

@@ -51,6 +51,7 @@ class PyAudioOutput:
         except ComponentUnavailable as exc:
             raise ComponentUnavailable(f"speaker {config.output_device!r}: {exc.message}") from None
         self.description = f"speaker:{config.output_device}"
+        self.audible = True
 
     @property
     def latency_s(self) -> float:
@@ -72,6 +73,7 @@ class NullOutput:
 
     description = "none"
     latency_s = 0.0
+    audible = False
 
     def speaking(self, busy: bool) -> None:
         pass
@@ -187,6 +189,11 @@ class Playout:
     @property
     def description(self) -> str:
         return self._output.description
+
+    @property
+    def audible(self) -> bool:
+        """Whether what is played now can reach the microphone (a speaker lost mid-answer cannot)."""
+        return self._output.audible
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
