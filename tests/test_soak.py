@@ -47,7 +47,10 @@ def test_a_short_soak_recovers_every_device_and_leaks_nothing(tmp_path):
     assert report["fds"][1] <= report["fds"][0], report["fds"]
     assert report["threads"][1] <= report["threads"][0], report["threads"]
     assert report["control_requests"] > 20 and report["control_errors"] == 0, report
-    assert report["quiet_spells"] == 1 and report["asr_renewals"] >= 1, report
+    # One pause after the first visitor (turn 10) and one after the last: the start and end figures
+    # are taken in them, the daemon in the same state (idle, vosk renewed) both times.
+    assert report["quiet_spells"] == 2 and report["asr_renewals"] >= 2, report
+    assert report["start_turn"] == 10, report
     # The lips stay with the sound: measured on the same answer before and after the outages. A clock
     # that lost track of the speaker across a reopen drifts by hundreds of milliseconds.
     first, last = report["lag_ms"]
@@ -55,6 +58,7 @@ def test_a_short_soak_recovers_every_device_and_leaks_nothing(tmp_path):
     assert abs(last - first) <= 50, report["lag_ms"]
     # Memory is sampled from the start figures to the end, so growth can be told from a plateau.
     samples = report["memory_samples"]
+    assert samples[0]["turn"] == report["start_turn"], samples
     assert samples[0]["rss_mb"] == pytest.approx(report["rss_mb"][0], abs=0.1), samples
     assert samples[-1]["turn"] == report["turns"] and samples[-1]["rss_mb"] == report["rss_mb"][1], samples
     assert all(s["python_blocks"] > 0 for s in samples)

@@ -6,7 +6,8 @@ its answers are played to its speaker and recorded from the speaker's monitor. M
 and the speaker are unplugged and plugged back at random moments, alternately, and a control client
 asks for ``status`` every quarter second. The report: turns answered, crashes, every device recovery
 and how long it took after the device came back, resident memory / file descriptors / threads at the
-start and the end, and the lip/audio lag over the first and the last turns (the drift).
+start and the end (each taken in a quiet spell after a visitor has left, so both find the daemon in the
+same state), and the lip/audio lag over the first and the last turns (the drift).
 
 The only vosk model here is Korean, so each spoken question's recognised text is replaced by its
 script (as in ``talkerd bench``); vosk's real work and timing are kept.
@@ -118,6 +119,8 @@ class SoakReport:
     fds: tuple[int, int] = (0, 0)
     threads: tuple[int, int] = (0, 0)
     lag_ms: tuple[float | None, float | None] = (None, None)
+    start_turn: int = 0
+    """Turns done when the start figures (memory, descriptors, threads) were taken."""
     memory_samples: list[MemorySample] = field(default_factory=list)
     """Every ``MEMORY_EVERY`` turns from the start figures on, and at the end."""
     control_requests: int = 0
@@ -131,7 +134,8 @@ class SoakReport:
     @property
     def rss_growth_pct_per_100_turns(self) -> float:
         start, end = self.rss_mb
-        return round((end - start) / start * 100 / max(self.turns / 100, 1e-9), 2) if start else 0.0
+        counted = self.turns - self.start_turn
+        return round((end - start) / start * 100 / max(counted / 100, 1e-9), 2) if start else 0.0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -200,6 +204,8 @@ class Soak:
         self._stop = threading.Event()
         self._chaos_stop = threading.Event()
         self._mic_outages: list[tuple[float, float]] = []
+        self._devices_in = threading.Lock()
+        """Held by the outages from unplugging a device until the daemon has it back."""
         self._questions = [(q, read_wav_mono(synthesize_question(q, folder / f"q{i}.wav"), RATE)) for i, q in enumerate(QUESTIONS)]
 
     def make_tap(self, sink, avatar) -> OpeningTap:
@@ -232,25 +238,26 @@ class Soak:
         control = threading.Thread(target=self._ask_status, name="talkerd-soak-control", daemon=True)
         control.start()
         # Turns 1..lag_turns and the last lag_turns measure the lag; the devices come and go in between.
-        # The start figures are taken once every question (every route) has been answered once.
         lag_turns = min(LAG_TURNS, max(1, (self.turns - 1) // 4))
-        warm = min(len(self._questions), lag_turns)
+        start_turn = self._start_turn(lag_turns)
+        self.report.start_turn = start_turn
         first_lags, last_lags = [], []
         for number in range(self.turns):
-            if number == warm:
-                rss, fds, threads = steady_figures()
-                self.report.rss_mb, self.report.fds, self.report.threads = (rss, 0.0), (fds, 0), (threads, 0)
-            if number >= warm and (number - warm) % MEMORY_EVERY == 0:
-                self.report.memory_samples.append(memory_sample(number))
             if number == lag_turns + 1:
                 chaos.start()
             if number == self.turns - lag_turns:
                 self._chaos_stop.set()
                 if chaos.is_alive():
                     chaos.join(30)
-            measure = 1 <= number <= lag_turns or number >= self.turns - lag_turns
-            if self.visitor_turns and number > lag_turns and number % self.visitor_turns == 0 and not measure:
+            measure = self._measures_lag(number, lag_turns)
+            if self._quiet_before(number, lag_turns):
                 self._quiet_spell()
+            if number == start_turn:
+                with self._devices_in:  # not while a device is out: its stream's descriptors would be missing
+                    rss, fds, threads = steady_figures()
+                self.report.rss_mb, self.report.fds, self.report.threads = (rss, 0.0), (fds, 0), (threads, 0)
+            if number >= start_turn and (number - start_turn) % MEMORY_EVERY == 0:
+                self.report.memory_samples.append(memory_sample(number))
             # The lag estimate depends on what is said: the turns that measure it all ask the same question.
             turn = self._one_turn(pipeline, 0 if measure else number % len(self._questions), record=measure)
             if turn is not None and measure:
@@ -261,6 +268,8 @@ class Soak:
         for thread in (chaos, control):
             if thread.is_alive():
                 thread.join(30)
+        if self.visitor_turns:
+            self._quiet_spell()  # the last visitor leaves: the end figures are taken as the start ones were
         rss, fds, threads = steady_figures()
         self.report.memory_samples.append(memory_sample(self.turns))
         self.report.rss_mb = (round(self.report.rss_mb[0], 1), round(rss, 1))
@@ -270,6 +279,21 @@ class Soak:
         self.report.crashes += sum("worker stopped" in s["detail"] for s in self.daemon.parts.snapshot().values())
         self.report.asr_renewals = getattr(self.daemon.parts.asr, "renewals", 0)
         self.report.duration_s = round(time.monotonic() - started, 1)
+
+    def _measures_lag(self, number: int, lag_turns: int) -> bool:
+        return 1 <= number <= lag_turns or number >= self.turns - lag_turns
+
+    def _quiet_before(self, number: int, lag_turns: int) -> bool:
+        """Whether a visitor has just left before turn ``number`` (never inside the lag turns)."""
+        return (bool(self.visitor_turns) and number > lag_turns and number % self.visitor_turns == 0
+                and not self._measures_lag(number, lag_turns))
+
+    def _start_turn(self, lag_turns: int) -> int:
+        """The turn before which the start figures are taken: right after the first quiet spell, the state
+        the end figures are taken in too (the kiosk idle, the visitor gone, vosk renewed), once every question
+        has been answered; without quiet spells, once every question has been answered."""
+        warm = min(len(self._questions), lag_turns)
+        return next((n for n in range(warm, self.turns) if self._quiet_before(n, lag_turns)), warm)
 
     def _one_turn(self, pipeline, which: int, *, record: bool) -> Turn | None:
         question, audio = self._questions[which]
@@ -331,19 +355,22 @@ class Soak:
     # -- meanwhile --------------------------------------------------------------------------------
     def _unplug_and_plug(self) -> None:
         while not self._chaos_stop.wait(self.outage_every_s * self.random.uniform(0.5, 1.5)):
-            device = self.devices[len(self.report.recoveries) % len(self.devices)]
-            away = self.random.uniform(0.5, 4.0)
-            self.pulse.unplug(DEVICES[device])
-            gone = time.monotonic()
-            if device == "microphone":
-                self._mic_outages.append((gone, float("inf")))
-            time.sleep(away)
-            self.pulse.plug(DEVICES[device])
-            back = time.monotonic()
-            self.recorder.restart()
-            if device == "microphone":
-                self._mic_outages[-1] = (gone, back)
-            self.report.recoveries.append(Recovery(device, round(back - gone, 2), self._time_to_ok(device, back)))
+            with self._devices_in:
+                self._one_outage(self.devices[len(self.report.recoveries) % len(self.devices)])
+
+    def _one_outage(self, device: str) -> None:
+        away = self.random.uniform(0.5, 4.0)
+        self.pulse.unplug(DEVICES[device])
+        gone = time.monotonic()
+        if device == "microphone":
+            self._mic_outages.append((gone, float("inf")))
+        time.sleep(away)
+        self.pulse.plug(DEVICES[device])
+        back = time.monotonic()
+        self.recorder.restart()
+        if device == "microphone":
+            self._mic_outages[-1] = (gone, back)
+        self.report.recoveries.append(Recovery(device, round(back - gone, 2), self._time_to_ok(device, back)))
 
     def _time_to_ok(self, device: str, back: float, limit_s: float = 30.0) -> float | None:
         """Seconds from ``back`` until the daemon's status shows ``device`` ok (first unavailable, when
@@ -386,7 +413,7 @@ def render_report(report: dict) -> str:
         f"  device outages {len(recoveries)} (microphone {sum(r['device'] == 'microphone' for r in recoveries)}, "
         f"speaker {sum(r['device'] == 'speaker' for r in recoveries)}); recovered {len(times)}, "
         f"after the device came back: max {max(times, default=0):.2f} s, median {statistics.median(times) if times else 0:.2f} s",
-        f"  resident memory {report['rss_mb'][0]:.0f} → {report['rss_mb'][1]:.0f} MiB "
+        f"  resident memory after turn {report['start_turn']} {report['rss_mb'][0]:.0f} → at the end {report['rss_mb'][1]:.0f} MiB "
         f"({report['rss_growth_pct_per_100_turns']:+.2f}% per 100 turns)",
         "  memory by turn (resident / C heap used / C heap free-held MiB, Python blocks): " + "; ".join(
             f"{s['turn']}: {s['rss_mb']:.0f} / {s['malloc_used_mb']} / {s['malloc_free_mb']}, {s['python_blocks']}"
