@@ -1,0 +1,130 @@
+"""The sections of what the avatar must and must not say: emergencies answered first, and the guard on
+everything the LLM writes."""
+from __future__ import annotations
+
+import string
+
+from pydantic import Field, field_validator
+
+from .base import Section, no_blank_items
+
+
+SAFETY_PLACEHOLDERS = ("emergency_number", "staff_place")
+"""The names an emergency answer may fill in: ``{emergency_number}``, ``{staff_place}``."""
+
+
+class SafetyIntent(Section):
+    name: str = Field(min_length=1)
+    """A short name for the emergency ("medical"), for the log."""
+    examples: list[str] = Field(min_length=1)
+    """Ways visitors say it ("chest pain", "someone collapsed"); matched before the venue knowledge."""
+    answer: str = Field(min_length=1)
+    """Spoken as written, with ``{emergency_number}`` and ``{staff_place}`` filled in."""
+
+    @field_validator("examples")
+    @classmethod
+    def _items_not_blank(cls, value: list[str]) -> list[str]:
+        return no_blank_items(value)
+
+    @field_validator("answer")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:  # an unpaired brace
+            raise ValueError(f"not a valid template: {exc}") from None
+        unknown = sorted(names - set(SAFETY_PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; expected one of {list(SAFETY_PLACEHOLDERS)}")
+        return value.strip()
+
+
+_CALL_AND_STAFF = "Please call {emergency_number} now, and ask any member of staff to help; you can find staff at {staff_place}."
+DEFAULT_SAFETY_INTENTS = (
+    SafetyIntent(
+        name="medical",
+        examples=[
+            "chest pain", "chest hurts", "heart attack", "collapsed", "feel faint", "fainted", "passed out", "fell down and", "not moving",
+            "can not breathe", "struggling to breathe", "not breathing", "bleeding", "badly hurt", "injured",
+            "seizure", "choking", "unconscious", "call an ambulance", "stroke", "allergic reaction",
+            "medical emergency",
+        ],
+        answer="This sounds like a medical emergency. " + _CALL_AND_STAFF + " I can't give medical advice.",
+    ),
+    SafetyIntent(
+        name="fire",
+        examples=[
+            "there is a fire", "on fire", "see smoke", "smell smoke", "smells of smoke", "something is burning",
+            "smell burning", "fire in the", "flames", "smoke coming", "full of smoke", "fire alarm is going off",
+        ],
+        answer="If there is a fire or smoke, leave the building by the nearest exit and call {emergency_number}. "
+               "Tell a member of staff at {staff_place}.",
+    ),
+    SafetyIntent(
+        name="lost child",
+        examples=[
+            "lost my child", "lost my son", "lost my daughter", "lost my kid", "can not find my child",
+            "can not find my son", "can not find my daughter", "can not find my kid", "child is missing",
+            "son is missing", "daughter is missing", "kid is missing", "boy is missing", "girl is missing",
+            "child is lost", "lost child", "lost little boy",
+            "lost little girl", "found a lost child",
+        ],
+        answer="Please go to a member of staff at {staff_place} right away: they will help you find them and can "
+               "alert the whole venue. If you need to, call {emergency_number}.",
+    ),
+    SafetyIntent(
+        name="unsafe",
+        examples=[
+            "feel unsafe", "do not feel safe", "following me", "followed me", "threatened me",
+            "threatening me", "someone attacked me", "harassing me", "i am scared", "i am in danger",
+            "has a weapon", "has a knife", "has a gun", "call the police",
+        ],
+        answer="Your safety comes first. Go to a member of staff at {staff_place}, stay where there are people, "
+               "and call {emergency_number} if you are in danger.",
+    ),
+)
+"""Emergencies any venue may meet: a medical emergency, fire or smoke, a lost child, feeling unsafe."""
+
+
+class SafetyConfig(Section):
+    emergency_number: str = Field(default="911", min_length=1)
+    """The local emergency telephone number, as it should be said ("911"; "112" in Europe)."""
+    staff_place: str = Field(default="the main entrance", min_length=1)
+    """Where visitors find staff, as a phrase after "at" ("the information desk")."""
+    intents: list[SafetyIntent] = list(DEFAULT_SAFETY_INTENTS)
+    """The emergencies recognised before anything else and answered as written, never by the LLM.
+    Setting this list replaces the defaults."""
+    semantic_score: float = Field(default=0.6, gt=0.0, le=1.0)
+    """With a sentence embedder: a question at least this similar to an example is that emergency."""
+
+
+DEFAULT_BLOCKED_WORDS = ("damn", "shit", "fuck", "bitch", "bastard", "crap", "idiot", "stupid", "moron", "dumb", "shut up")
+DEFAULT_BLOCKED_TOPICS = {
+    "politics": ["politics", "political", "election", "vote", "voting", "president", "prime minister",
+                 "government", "parliament", "democrat", "republican", "senator", "political party"],
+}
+
+
+class GuardConfig(Section):
+    enabled: bool = True
+    """Check every clause the LLM writes before it is spoken (numbers, times, days, names and places must
+    be in the venue knowledge, the persona or the question)."""
+    blocked_words: list[str] = list(DEFAULT_BLOCKED_WORDS)
+    """Words and phrases the avatar never says (swearing, insults); a clause with one is not spoken."""
+    blocked_topics: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_BLOCKED_TOPICS.items()}
+    """Topic → words that mark it (politics, competitors' names); a clause on one is not spoken.
+    Setting this table replaces the defaults."""
+    instructions_overlap: float = Field(default=0.5, gt=0.0, le=1.0)
+    """A clause with at least this share of its word pairs from the system prompt (and some only the
+    instructions have) is not spoken: the LLM is reading its instructions out."""
+
+    @field_validator("blocked_words")
+    @classmethod
+    def _items_not_blank(cls, value: list[str]) -> list[str]:
+        return no_blank_items(value)
+
+    @field_validator("blocked_topics")
+    @classmethod
+    def _topic_words_not_blank(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {topic: no_blank_items(words) for topic, words in value.items()}
+
