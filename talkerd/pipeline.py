@@ -303,6 +303,7 @@ class Pipeline:
         log.info("heard %r", heard.text, extra={"stage": "asr"})
         turn = Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
         turn.mark(Mark.SPEECH_END, heard.speech_end)
+        turn.mark(Mark.END_OF_TURN, heard.declared_at)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
         if turn.question:
             self._visitor_active()

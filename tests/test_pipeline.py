@@ -7,6 +7,7 @@ reached the (fake) speaker, never on log text.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from talkerd.config import AudioConfig, FaceConfig, PersonaConfig
 from talkerd.listen.endpointer import EndpointEvent, EndpointKind
 from talkerd.answer.knowledge.matcher import Match, MatchKind
 from talkerd.listen.listener import Listener
-from talkerd.messages import AudioFrame, Route, Turn, TurnSource, Utterance
+from talkerd.messages import AudioFrame, EndOfTurn, Mark, Route, SpeechChunk, Turn, TurnSource, Utterance
 from talkerd.pipeline import Pipeline
 from talkerd.speak.playout import Playout
 from talkerd.speak.speech_maker import SpeechMaker
@@ -284,6 +285,62 @@ def test_a_heard_question_is_answered(harness):
     h.wait(lambda: h.finished)
     turn = h.finished[0]
     assert turn.source is TurnSource.VOICE and turn.question == "where are the toilets" and turn.route is Route.CURATED
+
+
+TRACE_ORDER = (Mark.SPEECH_END, Mark.END_OF_TURN, Mark.ASR_FINAL, Mark.KNOWLEDGE, Mark.FIRST_CLAUSE, Mark.FIRST_AUDIO,
+               Mark.AUDIO_WRITTEN, Mark.AUDIO_OUT, Mark.FIRST_SOUND, Mark.TURN_END)
+
+
+def test_a_heard_turn_traces_every_step_in_pipeline_order(harness):
+    h = harness(mic=True)
+    h.mic.speak(b"S")
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    marks = h.finished[0].marks
+    assert all(mark in marks for mark in TRACE_ORDER), sorted(marks)
+    times = [marks[mark] for mark in TRACE_ORDER]
+    assert times == sorted(times), dict(zip(TRACE_ORDER, times))
+
+
+def _played(chunks: list[np.ndarray], speaker) -> tuple[Turn, float]:
+    """One turn of ``chunks`` played by a real ``Playout`` on ``speaker``, and the playout's latency."""
+    playout = Playout(speaker, RATE, AudioConfig(output_buffer_ms=20))
+    turn, stop = Turn(TurnSource.SAY), threading.Event()
+    playout.on_turn_end = lambda turn, at: turn.done.set()
+    worker = threading.Thread(target=playout.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        for audio in chunks:
+            playout.queue.put(SpeechChunk(turn, audio, RATE, np.zeros((1, 4), np.float32), 30))
+        playout.queue.put(EndOfTurn(turn))
+        assert turn.done.wait(WAIT_S)
+    finally:
+        stop.set()
+        worker.join(10)
+    return turn, playout.clock.latency_s
+
+
+class LaggingSpeaker(FastSpeaker):
+    """``FastSpeaker`` with 60 ms between a sample's write and its sound (a device's buffer)."""
+    latency_s = 0.06
+
+
+def test_the_trace_shows_the_output_buffer_and_the_voices_leading_silence():
+    silence, tone = np.zeros(RATE // 4, np.int16), (3000 * np.sin(np.arange(RATE // 10) / 3)).astype(np.int16)
+    turn, latency_s = _played([np.concatenate([silence, tone])], LaggingSpeaker())
+    marks = turn.marks
+    assert latency_s >= 0.06
+    assert marks[Mark.AUDIO_OUT] - marks[Mark.AUDIO_WRITTEN] == pytest.approx(latency_s)
+    # The first audible sample is sample 1 of the tone (sin 0 is silent): a quarter second in.
+    assert marks[Mark.FIRST_SOUND] - marks[Mark.AUDIO_OUT] == pytest.approx((len(silence) + 1) / RATE)
+
+
+def test_a_silent_first_chunk_leaves_the_first_sound_to_the_next():
+    silence, tone = np.zeros(RATE // 4, np.int16), np.full(RATE // 10, 2000, np.int16)
+    turn, _ = _played([silence, tone], FastSpeaker())
+    marks = turn.marks
+    # The tone is handed over once the whole silent chunk has been written (at 50 times real time).
+    assert marks[Mark.FIRST_SOUND] - marks[Mark.AUDIO_OUT] >= len(silence) / RATE / 50
 
 
 @pytest.mark.parametrize("barge_in", [True, False])

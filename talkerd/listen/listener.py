@@ -30,6 +30,8 @@ class Heard:
     text: str
     speech_end: float
     """Monotonic time of the last voiced frame."""
+    declared_at: float
+    """Monotonic time the endpointer declared the utterance over."""
     final_at: float
     """Monotonic time the recogniser's final text was ready."""
 
@@ -81,9 +83,10 @@ class Listener:
                 self._asr.accept(pcm)
             self._preroll = []
             return SpeechStarted()
+        declared_at = time.monotonic()
         recognition = self._asr.finish()
         self.partial_text = ""
-        return Heard(recognition.text, event.utterance.speech_end, time.monotonic())
+        return Heard(recognition.text, event.utterance.speech_end, declared_at, time.monotonic())
 
     def _note_quiet(self, frame: AudioFrame, event) -> None:
         """Tell the recogniser once per quiet spell that nobody has spoken for ``idle_after_s``."""

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_RATE = 22050
 """The output's rate when no voice is loaded to set it, and the rate recordings are played at."""
+AUDIBLE_LEVEL = 328
+"""The int16 amplitude (-40 dBFS) from which a sample counts as heard: the trace's ``first_sound``."""
 
 
 class OutputMode(str, enum.Enum):
@@ -227,7 +229,13 @@ class Playout:
         if chunk.sample_rate != self._rate:
             raise ValueError(f"speech at {chunk.sample_rate} Hz on a {self._rate} Hz output")
         self.clock.place(chunk)
-        chunk.turn.mark(Mark.AUDIO_OUT, time.monotonic() + self.clock.latency_s)
+        now = time.monotonic()
+        chunk.turn.mark(Mark.AUDIO_WRITTEN, now)
+        chunk.turn.mark(Mark.AUDIO_OUT, now + self.clock.latency_s)
+        if Mark.FIRST_SOUND not in chunk.turn.marks:
+            audible = np.flatnonzero(np.abs(chunk.audio.astype(np.int32)) >= AUDIBLE_LEVEL)
+            if audible.size:
+                chunk.turn.mark(Mark.FIRST_SOUND, now + self.clock.latency_s + audible[0] / self._rate)
         for start in range(0, len(chunk.audio), self._block):
             if chunk.turn.is_cancelled:
                 return
