@@ -63,6 +63,8 @@ QUIET_MARGIN_S = 5.0
 """A quiet spell lasts ``asr.renew_idle_s`` and this: a microphone outage (at most 4 s) in it must not hide
 the quiet from the daemon."""
 DEVICES = {"microphone": MICROPHONE, "speaker": SPEAKER}
+STATE_AGE_RESOLUTION_S = 0.1
+"""The status gives how long a part has been in its state to a tenth of a second."""
 
 
 @dataclass(frozen=True)
@@ -370,17 +372,23 @@ class Soak:
         self.recorder.restart()
         if device == "microphone":
             self._mic_outages[-1] = (gone, back)
-        self.report.recoveries.append(Recovery(device, round(back - gone, 2), self._time_to_ok(device, back)))
+        self.report.recoveries.append(Recovery(device, round(back - gone, 2), self._time_to_ok(device, gone, back)))
 
-    def _time_to_ok(self, device: str, back: float, limit_s: float = 30.0) -> float | None:
-        """Seconds from ``back`` until the daemon's status shows ``device`` ok (first unavailable, when
-        the daemon has not noticed the loss yet — a speaker that was silent notices only when written)."""
+    def _time_to_ok(self, device: str, gone: float, back: float, limit_s: float = 30.0) -> float | None:
+        """Seconds from ``back`` until the daemon's status shows ``device`` ok again after the loss it
+        noticed; 0 when it was already back in use by then (it can reopen the device while the sound
+        server is still loading it). A speaker that was silent notices the loss only when written, so
+        an ok that predates the unplugging does not count."""
         seen_down = False
         while time.monotonic() < back + limit_s:
-            state = self.daemon.parts.snapshot().get(device, {}).get("state")
+            entry = self.daemon.parts.snapshot().get(device, {})
+            state, now = entry.get("state"), time.monotonic()
             seen_down = seen_down or state == "unavailable"
             if state == "ok" and seen_down:
-                return round(time.monotonic() - back, 2)
+                return round(now - back, 2)
+            ok_since = now - entry.get("for_s", 0.0)
+            if state == "ok" and ok_since > gone + STATE_AGE_RESOLUTION_S:
+                return round(max(0.0, ok_since - back), 2)
             time.sleep(0.02)
         return None
 
