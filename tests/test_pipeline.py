@@ -333,6 +333,7 @@ def test_the_trace_shows_the_output_buffer_and_the_voices_leading_silence():
     assert marks[Mark.AUDIO_OUT] - marks[Mark.AUDIO_WRITTEN] == pytest.approx(latency_s)
     # The first audible sample is sample 1 of the tone (sin 0 is silent): a quarter second in.
     assert marks[Mark.FIRST_SOUND] - marks[Mark.AUDIO_OUT] == pytest.approx((len(silence) + 1) / RATE)
+    assert type(marks[Mark.FIRST_SOUND]) is float  # a plain number in logs and JSON, not numpy's
 
 
 def test_a_silent_first_chunk_leaves_the_first_sound_to_the_next():

@@ -235,7 +235,7 @@ class Playout:
         if Mark.FIRST_SOUND not in chunk.turn.marks:
             audible = np.flatnonzero(np.abs(chunk.audio.astype(np.int32)) >= AUDIBLE_LEVEL)
             if audible.size:
-                chunk.turn.mark(Mark.FIRST_SOUND, now + self.clock.latency_s + audible[0] / self._rate)
+                chunk.turn.mark(Mark.FIRST_SOUND, now + self.clock.latency_s + int(audible[0]) / self._rate)
         for start in range(0, len(chunk.audio), self._block):
             if chunk.turn.is_cancelled:
                 return
