@@ -4,76 +4,52 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .base import ConfigPath, Section, no_blank_items
+from .base import ConfigPath, Section, Text, TextList, no_blank_items
 
 
 class PersonaConfig(Section):
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1)
     """The avatar's name, used in its self-introduction and the LLM's system prompt."""
-    role: str = Field(default="the information assistant", min_length=1)
+    role: Text = Field(default="the information assistant", min_length=1)
     """What the avatar is at the venue, as a phrase ("the welcome assistant")."""
-    style: str = Field(default="friendly, warm and brief", min_length=1)
+    style: Text = Field(default="friendly, warm and brief", min_length=1)
     """How it speaks: a short phrase given to the LLM."""
     greeting: str = ""
     """Spoken once when the daemon is ready, or, with ``conversation.greet``, to open each visitor's
     conversation instead; empty for none."""
-    unknown_answer: str = Field(
+    unknown_answer: Text = Field(
         default="I'm sorry, I don't know that. Please ask a member of staff.", min_length=1
     )
     """Said for a venue question that the venue knowledge does not answer."""
-    apology: str = Field(default="Sorry, I lost my train of thought. Could you ask me again?", min_length=1)
+    apology: Text = Field(default="Sorry, I lost my train of thought. Could you ask me again?", min_length=1)
     """Said when the LLM fails or times out."""
-
-    @field_validator("name", "role", "style", "unknown_answer", "apology")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
 
 
 class VenueEntry(Section):
-    topic: str = Field(min_length=1)
+    topic: Text = Field(min_length=1)
     """A short name for what the entry answers ("opening hours")."""
-    questions: list[str] = Field(min_length=1)
+    questions: TextList = Field(min_length=1)
     """Ways visitors ask about it; matched against the visitor's question."""
-    answer: str = Field(min_length=1)
+    answer: Text = Field(min_length=1)
     """The curated answer, spoken as written when the match is confident."""
-    keywords: list[str] = []
+    keywords: TextList = []
     """Extra words that point at this entry (product names, words visitors use). A keyword of several
     words ("book club") matches only as that phrase."""
-
-    @field_validator("topic", "answer")
-    @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-    @field_validator("questions", "keywords")
-    @classmethod
-    def _items_not_blank(cls, value: list[str]) -> list[str]:
-        return no_blank_items(value)
 
 
 class VenueConfig(Section):
     name: str = Field(min_length=1)
     """The venue's name."""
-    facts: list[str] = []
+    facts: TextList = []
     """Short fact lines handed to the LLM when a question matches an entry only weakly."""
     entries: list[VenueEntry] = []
     """Curated answers: the venue's frequently asked questions."""
     synonyms: dict[str, list[str]] = {}
     """Word or phrase → words and phrases that mean the same to visitors here ("toilet": ["loo",
     "rest room"]). Inflections (open, opens, opening) need no synonyms."""
-    aliases: list[str] = []
+    aliases: TextList = []
     """What visitors call the venue itself ("the shop", its name). Every question is about the venue,
     so these words point at no entry and are left out of matching."""
-
-    @field_validator("facts", "aliases")
-    @classmethod
-    def _items_not_blank(cls, value: list[str]) -> list[str]:
-        return no_blank_items(value)
 
     @field_validator("synonyms")
     @classmethod

@@ -25,9 +25,21 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
 def no_blank_items(values: list[str]) -> list[str]:
     blank = [i for i, v in enumerate(values) if not v.strip()]
     if blank:
         raise ValueError(f"item {blank[0]} is blank")
     return [v.strip() for v in values]
+
+
+Text = Annotated[str, AfterValidator(not_blank)]
+"""Text that must not be blank; kept without its surrounding whitespace."""
+TextList = Annotated[list[str], AfterValidator(no_blank_items)]
+"""A list of texts none of which may be blank; each kept without its surrounding whitespace."""
 

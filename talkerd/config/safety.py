@@ -6,7 +6,7 @@ import string
 
 from pydantic import Field, field_validator
 
-from .base import Section, no_blank_items
+from .base import Section, TextList, no_blank_items
 
 
 SAFETY_PLACEHOLDERS = ("emergency_number", "staff_place")
@@ -16,15 +16,10 @@ SAFETY_PLACEHOLDERS = ("emergency_number", "staff_place")
 class SafetyIntent(Section):
     name: str = Field(min_length=1)
     """A short name for the emergency ("medical"), for the log."""
-    examples: list[str] = Field(min_length=1)
+    examples: TextList = Field(min_length=1)
     """Ways visitors say it ("chest pain", "someone collapsed"); matched before the venue knowledge."""
     answer: str = Field(min_length=1)
     """Spoken as written, with ``{emergency_number}`` and ``{staff_place}`` filled in."""
-
-    @field_validator("examples")
-    @classmethod
-    def _items_not_blank(cls, value: list[str]) -> list[str]:
-        return no_blank_items(value)
 
     @field_validator("answer")
     @classmethod
@@ -109,7 +104,7 @@ class GuardConfig(Section):
     enabled: bool = True
     """Check every clause the LLM writes before it is spoken (numbers, times, days, names and places must
     be in the venue knowledge, the persona or the question)."""
-    blocked_words: list[str] = list(DEFAULT_BLOCKED_WORDS)
+    blocked_words: TextList = list(DEFAULT_BLOCKED_WORDS)
     """Words and phrases the avatar never says (swearing, insults); a clause with one is not spoken."""
     blocked_topics: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_BLOCKED_TOPICS.items()}
     """Topic → words that mark it (politics, competitors' names); a clause on one is not spoken.
@@ -117,11 +112,6 @@ class GuardConfig(Section):
     instructions_overlap: float = Field(default=0.5, gt=0.0, le=1.0)
     """A clause with at least this share of its word pairs from the system prompt (and some only the
     instructions have) is not spoken: the LLM is reading its instructions out."""
-
-    @field_validator("blocked_words")
-    @classmethod
-    def _items_not_blank(cls, value: list[str]) -> list[str]:
-        return no_blank_items(value)
 
     @field_validator("blocked_topics")
     @classmethod
