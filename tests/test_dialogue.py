@@ -98,3 +98,62 @@ def test_first_clause_is_cut_early_and_later_ones_at_sentences():
 def test_markdown_is_not_spoken():
     assert list(stream_clauses(["**Hello** there. ", "`ok`"])) == ["Hello there.", "ok"]
     assert split_text("One. Two.") == ["One.", "Two."]
+
+
+def test_llama_context_is_one_threads_at_a_time(dialogue):
+    """An answer holds llama.cpp's context from its first piece to its end: a prefill from another
+    thread leaves the context alone, and another thread's answer waits for this one to finish."""
+    import threading
+
+    dialogue.reset()
+    first = dialogue.answer("Tell me a long story about a dragon.", record=False, max_tokens=20)
+    next(first)  # suspended mid-answer, holding the context
+    held = tuple(dialogue._llm.input_ids[: dialogue._llm.n_tokens])
+    order: list[str] = []
+
+    def other_thread() -> None:
+        dialogue.prefill()
+        order.append("prefill returned")
+        order.append("second: " + "".join(dialogue.answer("Hello!", record=False, max_tokens=4)))
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    while not order:  # the prefill returns without waiting for the answer
+        worker.join(0.01)
+    assert tuple(dialogue._llm.input_ids[: dialogue._llm.n_tokens]) == held
+    worker.join(0.5)
+    assert worker.is_alive() and order == ["prefill returned"], "the second answer did not wait for the first"
+    "".join(first)  # finishing the first answer lets the second one in
+    worker.join(60)
+    assert not worker.is_alive() and order[1].startswith("second: ")
+
+
+def test_an_answer_that_cannot_have_the_context_in_time_is_an_error(default_config):
+    import threading
+
+    from talkerd.errors import ComponentUnavailable
+
+    llm = default_config.llm.model_copy(update={"model": MODELS / "smollm2-135m-instruct-q4_1.gguf", "timeout_s": 3.0})
+    d = Dialogue.load(llm, default_config.persona, default_config.venue)
+    try:
+        held = d.answer("Tell me a long story about a dragon.", record=False, max_tokens=30)
+        next(held)
+        failed: list[Exception] = []
+
+        def other_thread() -> None:
+            try:
+                list(d.answer("Where is the exit?", record=False))
+            except ComponentUnavailable as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join(30)
+        assert failed and failed[0].code == "llm_busy" and "another thread" in failed[0].message
+        held.close()  # closing the open answer gives the context back
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive() and len(failed) == 1
+    finally:
+        d.close()

@@ -60,8 +60,10 @@ def system_prompt(persona: PersonaConfig, venue: VenueConfig, llm: LlmConfig) ->
 
 
 class Dialogue:
-    """One llama.cpp model and the conversation history. One turn at a time; ``reset`` and
-    ``set_persona`` may come from another thread."""
+    """One llama.cpp model and the conversation history. ``reset`` and ``set_persona`` may come from
+    another thread. llama.cpp's context is one thread's at a time: an answer holds it from its first
+    piece until it is finished or closed, and anything else that evaluates waits for it (a measuring
+    tool answering beside the pipeline made llama_decode fail)."""
 
     def __init__(self, llm, config: LlmConfig, system: str) -> None:
         self._llm = llm
@@ -69,6 +71,10 @@ class Dialogue:
         self._system = system
         self._history: deque[Exchange] = deque()
         self._lock = threading.Lock()
+        """Guards the history, the conversation count and the system prompt."""
+        self._context = threading.RLock()
+        """Held while llama.cpp's context is in use (re-entrant: an answer left open on the brain
+        thread must not block that thread's own next step)."""
         self._conversation = 0
         """Counts resets: an answer begun before one is not remembered after it."""
         self._formatter, self._stop = _chat_formatter(llm)
@@ -108,8 +114,9 @@ class Dialogue:
     def fill_context(self) -> None:
         """Evaluate a whole context of text: the most memory the model takes (the memory probe)."""
         text = (FILLER + " ").encode() * (self._config.n_ctx // 20 + 1)
-        self._llm.reset()  # from position 0: the next turn restores the saved persona state
-        self._llm.eval(self._llm.tokenize(text, add_bos=False)[: self._config.n_ctx - 8])
+        with self._context:
+            self._llm.reset()  # from position 0: the next turn restores the saved persona state
+            self._llm.eval(self._llm.tokenize(text, add_bos=False)[: self._config.n_ctx - 8])
 
     def reset(self) -> None:
         """The conversation ended: forget its history (and any answer still being generated for it)."""
@@ -176,16 +183,23 @@ class Dialogue:
     def prefill(self) -> None:
         """Evaluate the history ahead of the next question (the pipeline calls it while the answer is
         being spoken), so the next turn evaluates its question only: the shift of a trimmed exchange
-        and the end of the last answer are paid here, not after the visitor's question."""
-        with self._lock:
-            conversation, history, system = self._conversation, tuple(self._history), self._system
-        key = (conversation, system, history)
-        if key == self._prefilled:
+        and the end of the last answer are paid here, not after the visitor's question. While another
+        thread's answer holds the context it does nothing (the next turn prepares itself)."""
+        if not self._context.acquire(blocking=False):
+            log.info("the LLM is answering on another thread; the history is evaluated with the next question")
             return
-        tokens = self._shared_part(system, history)
-        self._prepare(tokens, conversation, system)
-        self._cache.evaluate(tokens)
-        self._prefilled = key
+        try:
+            with self._lock:
+                conversation, history, system = self._conversation, tuple(self._history), self._system
+            key = (conversation, system, history)
+            if key == self._prefilled:
+                return
+            tokens = self._shared_part(system, history)
+            self._prepare(tokens, conversation, system)
+            self._cache.evaluate(tokens)
+            self._prefilled = key
+        finally:
+            self._context.release()
 
     def answer(
         self,
@@ -196,10 +210,20 @@ class Dialogue:
         record: bool = True,
         max_tokens: int | None = None,
     ) -> Iterator[str]:
-        """Stream the answer's text pieces, sized for speech. Stops early when cancelled or at the timeout."""
+        """Stream the answer's text pieces, sized for speech. Stops early when cancelled or at the timeout.
+        Waits for another thread's answer to finish first, within the same timeout."""
+        deadline = time.monotonic() + self._config.timeout_s
+        if not self._context.acquire(timeout=self._config.timeout_s):
+            raise ComponentUnavailable(f"llm: busy answering on another thread for {self._config.timeout_s:g} s",
+                                       code="llm_busy")
+        try:
+            yield from self._answer(question, facts, cancelled, record, max_tokens, deadline)
+        finally:
+            self._context.release()
+
+    def _answer(self, question, facts, cancelled, record, max_tokens, deadline) -> Iterator[str]:
         import llama_cpp
 
-        deadline = time.monotonic() + self._config.timeout_s
         llama_cpp.llama_synchronize(self._llm._ctx.ctx)  # counters of work still queued go to the turn before
         llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
         with self._lock:
