@@ -139,3 +139,71 @@ def test_out_of_service_unit_retries_only_after_its_own_period():
     for key in ("DISPLAY=:0", "XAUTHORITY=/run/talkerd-xorg/Xauthority"):
         assert key in service["Environment"] and key in daemon["Service"]["Environment"]
     assert service["User"] == ["talkerd"]
+
+
+def test_the_screen_is_read_back_as_the_x_server_shows_it(xvfb):
+    """read_screen (GetImage over the X11 protocol) sees what a screenshot sees; no server: None."""
+    from talkerd.render.xprobe import read_screen
+
+    xvfb.start().wait_usable()
+    notice = run_module("talkerd.kiosk.out_of_service", "--for", "3600", env=xvfb.env)
+    try:
+        shot = wait_for_screen(xvfb, render_screen(*xvfb.size), notice)
+        os.environ["XAUTHORITY"] = str(xvfb.auth)
+        try:
+            read = read_screen(*xvfb.size, display=xvfb.display)
+        finally:
+            os.environ.pop("XAUTHORITY")
+    finally:
+        notice.send_signal(signal.SIGTERM)
+        notice.communicate()
+    assert read is not None and read.shape == shot.shape and (read == shot).all()
+    assert read_screen(64, 64, display=f":{free_display()}") is None
+
+
+# A window Qt never painted cannot be provoked on demand (it happens to a few windows in a hundred on
+# a busy machine), so the screen reader below stands for the X server showing one: a flat black screen
+# for the first ``black`` reads, then the real screen.
+NEVER_PAINTED = """
+import logging, sys, time
+import numpy as np
+from talkerd.kiosk.out_of_service import render_screen
+from talkerd.render import sinks, xprobe
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+black = int(sys.argv[1])
+reads = []
+def reader(width, height):
+    reads.append(1)
+    return np.zeros((height, width, 3), np.uint8) if len(reads) <= black else xprobe.read_screen(width, height)
+sink = sinks.WindowSink((640, 360), fullscreen=True, screen_reader=reader)
+frame = render_screen(640, 360)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and (len(reads) <= min(black, sinks.PAINT_REOPENS) or sink._check_at is not None):
+    sink.show(frame)
+    time.sleep(0.05)
+print(f"reopened {sink.reopened} after {len(reads)} reads", flush=True)
+while True:
+    sink.show(frame)
+    time.sleep(0.2)
+"""
+
+
+@pytest.mark.parametrize("black, reopened", [(1, 1), (99, 3)])
+def test_a_fullscreen_window_that_was_never_painted_is_opened_again(xvfb, black, reopened):
+    """Opened again (at most PAINT_REOPENS times) until the screen shows the frame; past that the
+    kiosk logs an error and keeps going."""
+    from talkerd.render.sinks import PAINT_REOPENS
+
+    assert reopened <= PAINT_REOPENS
+    xvfb.start().wait_usable()
+    process = subprocess.Popen([sys.executable, "-c", NEVER_PAINTED, str(black)], cwd=ROOT, env=xvfb.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        report = process.stdout.readline()  # the child reports once its checks are over (within 60 s)
+        assert report == f"reopened {reopened} after {reopened + 1} reads\n"
+        wait_for_screen(xvfb, render_screen(*xvfb.size), process)  # the reopened window is painted
+    finally:
+        process.kill()
+        _, err = process.communicate()
+    assert err.count("was never painted") == reopened
+    assert ("still not painted" in err) == (black > PAINT_REOPENS)

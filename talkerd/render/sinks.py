@@ -21,12 +21,15 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ComponentUnavailable, ExitCode, TalkerError
-from .xprobe import probe_display
+from .xprobe import probe_display, read_screen
 
 log = logging.getLogger(__name__)
 
 WINDOW_TITLE = "talkerd"
 CLOSE_TIMEOUT_S = 3.0
+PAINT_CHECK_AFTER_S = 1.0
+"""How long after a fullscreen window opens the screen is read back to check that it was painted."""
+PAINT_REOPENS = 3
 _CODECS = {".mp4": ("mp4v", "avc1"), ".m4v": ("mp4v",), ".avi": ("MJPG", "XVID"), ".mkv": ("mp4v", "MJPG")}
 
 
@@ -104,46 +107,93 @@ class WindowSink:
 
     Placing and sizing the window ourselves makes it cover the screen with or without a window
     manager (without one the fullscreen property is ignored). Must be used from the main thread.
+
+    A fullscreen window is checked once, a second after it opens, by reading the screen back from
+    the X server: Qt's HighGUI now and then misses its window's MapNotify on a busy machine without a
+    window manager (the kiosk's screen) and then never paints it, leaving the screen black. A screen
+    of one flat colour while the frames are not is such a window: another one is opened over it.
     """
 
     offline = False
 
-    def __init__(self, size: tuple[int, int], *, fullscreen: bool = True, title: str = WINDOW_TITLE) -> None:
+    def __init__(self, size: tuple[int, int], *, fullscreen: bool = True, title: str = WINDOW_TITLE,
+                 screen_reader=read_screen) -> None:
         status = probe_display()
         if not status.usable:
             raise ComponentUnavailable(f"display: {status.reason}")
         import cv2
 
-        self._cv2, self.title, self.size = cv2, title, size
+        self._cv2, self.title, self.size, self._fullscreen = cv2, title, size, fullscreen
         # Fullscreen covers the whole screen even without a window manager: the window is sized to
         # the screen and HighGUI scales the frame into it (keeping its aspect ratio).
-        window = status.screen if fullscreen and status.screen else size
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
-        if fullscreen:
-            cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
-        cv2.moveWindow(title, 0, 0)
-        cv2.resizeWindow(title, window[0], window[1])
-        cv2.waitKey(1)
-        self.description = (f"window on {status.display} ({window[0]}x{window[1]}"
+        self._window = status.screen if fullscreen and status.screen else size
+        self._read_screen = screen_reader
+        self._name = title
+        """HighGUI's name of the window shown now: the title, numbered once another one was opened."""
+        self.reopened = 0
+        """How many times another window was opened because the screen showed none."""
+        self._open()
+        self.description = (f"window on {status.display} ({self._window[0]}x{self._window[1]}"
                             f"{', fullscreen' if fullscreen else ''}, frames {size[0]}x{size[1]})")
 
+    def _open(self) -> None:
+        cv2, name = self._cv2, self._name
+        cv2.namedWindow(name, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)
+        if self._fullscreen:
+            cv2.setWindowProperty(name, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+        cv2.moveWindow(name, 0, 0)
+        cv2.resizeWindow(name, self._window[0], self._window[1])
+        cv2.waitKey(1)
+        # Only a fullscreen window is known to be where the screen is read (0, 0, its size).
+        self._check_at = time.monotonic() + PAINT_CHECK_AFTER_S if self._fullscreen else None
+
     def show(self, frame: np.ndarray) -> None:
-        self._cv2.imshow(self.title, frame)
+        self._cv2.imshow(self._name, frame)
         self._cv2.waitKey(1)  # HighGUI draws only while it handles its events
+        if self._check_at is not None and time.monotonic() >= self._check_at:
+            self._check_painted(frame)
+
+    def _check_painted(self, frame: np.ndarray) -> None:
+        self._check_at = None
+        shown = self._read_screen(*self._window)
+        if shown is None or _flat(frame) or not _flat(shown):
+            return  # painted (or it cannot be told: no screen to read, or a frame of one colour)
+        if self.reopened == PAINT_REOPENS:
+            log.error("the window %r is still not painted after %d windows; the screen stays %s",
+                      self.title, PAINT_REOPENS + 1, tuple(int(v) for v in shown[0, 0]))
+            return
+        self.reopened += 1
+        log.warning("the window %r was never painted (the screen is one flat colour); opening another (%d of %d)",
+                    self.title, self.reopened, PAINT_REOPENS)
+        # The new window opens over the old one before that one goes: with no window left HighGUI
+        # stops handling events, and a window opened then is often never mapped at all.
+        old, self._name = self._name, f"{self.title} ({self.reopened + 1})"
+        self._open()
+        self._cv2.imshow(self._name, frame)
+        self._close(old)
 
     def close(self) -> None:
+        self._close(self._name)
+
+    def _close(self, name: str) -> None:
         """Destroy the window and handle HighGUI's events until it is really gone: a window opened
-        again under the same title before that would be the dying one, and would never be painted."""
-        self._cv2.destroyWindow(self.title)
+        again under the same name before that would be the dying one, and would never be painted."""
+        self._cv2.destroyWindow(name)
         deadline = time.monotonic() + CLOSE_TIMEOUT_S
         while time.monotonic() < deadline:
             self._cv2.waitKey(10)
             try:
-                if self._cv2.getWindowProperty(self.title, self._cv2.WND_PROP_VISIBLE) < 1:
+                if self._cv2.getWindowProperty(name, self._cv2.WND_PROP_VISIBLE) < 1:
                     return
             except self._cv2.error:  # Qt: no such window any more
                 return
-        log.warning("the window %r did not close within %.0f s", self.title, CLOSE_TIMEOUT_S)
+        log.warning("the window %r did not close within %.0f s", name, CLOSE_TIMEOUT_S)
+
+
+def _flat(image: np.ndarray) -> bool:
+    """Every pixel of a sparse grid is the same colour."""
+    grid = image[::8, ::8].reshape(-1, image.shape[-1])
+    return bool((grid == grid[0]).all())
 
 
 class VideoSink:
