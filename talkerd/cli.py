@@ -40,9 +40,15 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    json_path = Path(args.json) if args.json else None
+    if args.black_box:
+        from .bench.blackbox import black_box_command
+
+        return black_box_command(Path(args.config), args.rounds, json_path, baseline=not args.no_baseline,
+                                 questions=args.questions)
     from .bench.latency import bench_command
 
-    return bench_command(Path(args.config), args.turns, Path(args.json) if args.json else None)
+    return bench_command(Path(args.config), args.turns, json_path)
 
 
 def _soak(args: argparse.Namespace) -> int:
@@ -106,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time scripted turns through the real pipeline")
     bench.add_argument("--config", default=DEFAULT_CONFIG)
     bench.add_argument("--turns", type=int, default=5)
+    bench.add_argument("--black-box", action="store_true",
+                       help="time the daemon from outside: spoken into a private microphone, heard at its speaker")
+    bench.add_argument("--rounds", type=int, default=3, help="--black-box: times each question is asked (default %(default)s)")
+    bench.add_argument("--questions", type=int, help="--black-box: only the first N questions and N paused ones")
+    bench.add_argument("--no-baseline", action="store_true", help="--black-box: skip the sequential baseline")
     bench.add_argument("--json", help="also write the figures to this file")
     bench.set_defaults(handler=_bench)
 

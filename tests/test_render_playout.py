@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import numpy as np
 import pytest
 
 from talkerd.config import AudioConfig
 from talkerd.messages import EndOfTurn, Mark, SpeechChunk, Turn, TurnSource
+from talkerd.mouth import MOUTH_CHANNELS
 from talkerd.pipeline import TurnRegistry
 from talkerd.speak.playout import NullOutput, Playout
 from talkerd.render import DefaultAvatar, RenderLoop, WindowSink, mouth_opening
@@ -71,6 +74,10 @@ def test_window_follows_the_playout_clock_open_while_speaking_closed_after(needs
     window = WindowSink(SIZE)
     try:
         avatar = DefaultAvatar(*SIZE)
+        # The window is on the screen before the answer starts: the speech plays in real time, and the
+        # seconds a busy machine takes to map and paint a new window would otherwise eat into it (one
+        # vowel screenshot of the three was left on a fresh clone with a CPU hog beside the suite).
+        on_screen(window, avatar.draw(time.monotonic(), np.zeros(len(MOUTH_CHANNELS), np.float32)), screenshot, avatar.mouth_box)
         source = Watching(playout.clock)
         sink = Screenshots(window, screenshot, avatar, source, turn, stop)
         playout.queue.put(SpeechChunk(turn, audio, rate, track, fps, text="…"))

@@ -78,6 +78,14 @@ class PrivatePulse:
             args = ["module-pipe-source", f"source_name={MICROPHONE}", f"file={self.fifo}", "format=s16le", f"rate={RATE}", "channels=1"]
         self.modules[device] = self._pactl("load-module", *args).stdout.strip()
 
+    def loopback(self, source: str, sink: str, latency_ms: int) -> str:
+        """PulseAudio's own loopback from ``source`` to ``sink`` at a known delay; returns its module."""
+        return self._pactl("load-module", "module-loopback", f"source={source}", f"sink={sink}",
+                           f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true").stdout.strip()
+
+    def unload(self, module: str) -> None:
+        self._pactl("unload-module", module)
+
     def unplug(self, device: str) -> None:
         """Unload the device's module: its streams in every client die, as with a pulled USB plug.
 
@@ -111,7 +119,8 @@ class MicrophoneFeeder:
 
     def __init__(self, fifo: Path, frame_ms: int = 20) -> None:
         self._fifo = fifo
-        self._frame = RATE * frame_ms // 1000
+        self.frame = RATE * frame_ms // 1000
+        """Samples per write: each is written when its last sample is due."""
         self._speech: queue.Queue[np.ndarray] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="talkerd-mic-feeder", daemon=True)
@@ -133,15 +142,15 @@ class MicrophoneFeeder:
         handle = None
         deadline = time.monotonic()
         current, position = None, 0
-        silence = np.zeros(self._frame, np.int16)
+        silence = np.zeros(self.frame, np.int16)
         while not self._stop.is_set():
             if current is None:
                 try:
                     current, position = self._speech.get_nowait(), 0
                 except queue.Empty:
                     pass
-            block = silence if current is None else np.pad(current[position : position + self._frame], (0, max(0, self._frame - len(current[position : position + self._frame]))))
-            deadline = max(deadline, time.monotonic() - 0.1) + self._frame / RATE
+            block = silence if current is None else np.pad(current[position : position + self.frame], (0, max(0, self.frame - len(current[position : position + self.frame]))))
+            deadline = max(deadline, time.monotonic() - 0.1) + self.frame / RATE
             self._stop.wait(max(0.0, deadline - time.monotonic()))
             handle = handle or self._open()
             if handle is not None:
@@ -154,7 +163,7 @@ class MicrophoneFeeder:
                         os.close(handle)
                         handle = None
             if current is not None:
-                position += self._frame
+                position += self.frame
                 if position >= len(current):
                     current = None
                     self.finished_at.append(time.monotonic())

@@ -50,13 +50,13 @@ class SileroDetector:
             self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
             raise ComponentUnavailable(f"cannot load the VAD model {model_path}: {exc}") from exc
-        self._pending = np.zeros(0, dtype=np.float32)
         self._last_probability = 0.0
         self.reset()
 
     def reset(self) -> None:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros(SILERO_CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)  # or the next window would start inside the old audio
 
     def speech_probability(self, samples: np.ndarray) -> float:
         # Frames are 10–30 ms but the model wants 32 ms windows: buffer, and report the latest window's

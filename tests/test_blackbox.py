@@ -1,0 +1,96 @@
+"""``talkerd bench --black-box``: its instrument, its end-of-turn sweep, and one run against a
+known-delay echo and the real daemon on a private PulseAudio."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from talkerd.bench.ear import WINDOW, Spoken, first_sound
+from talkerd.bench.private_pulse import RATE
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+BLOCK = 320
+
+
+def _blocks(audio: np.ndarray, first_block_ends_at: float) -> list[tuple[float, np.ndarray]]:
+    """``audio`` cut as the speaker recorder keeps it: blocks stamped with their last sample's time."""
+    return [(first_block_ends_at + i / RATE * BLOCK, audio[start : start + BLOCK])
+            for i, start in enumerate(range(0, len(audio) - BLOCK + 1, BLOCK))]
+
+
+def _tone(seconds: float) -> np.ndarray:
+    return (8000 * np.sin(2 * np.pi * 300 * np.arange(int(seconds * RATE)) / RATE)).astype(np.int16)
+
+
+def test_the_first_sound_is_found_where_it_was_played_and_only_after_the_moment():
+    onset = 27_500  # samples: not on a block or a window boundary
+    audio = np.concatenate([np.zeros(RATE // 10, np.int16), _tone(0.2), np.zeros(onset - RATE // 10 - RATE // 5, np.int16),
+                            _tone(0.5)])
+    blocks = _blocks(audio, first_block_ends_at=100.0)
+    start = 100.0 - (BLOCK - 1) / RATE  # when the first sample was heard
+    found = first_sound(blocks, after=start + 0.5)  # after the first tone, before the second
+    assert found is not None
+    # The start of the first loud 10 ms window: the onset is inside it.
+    assert -WINDOW / RATE < found - (start + onset / RATE) <= 1e-9
+    assert -WINDOW / RATE < first_sound(blocks, after=start) - (start + RATE // 10 / RATE) <= 1e-9
+    assert first_sound(_blocks(np.zeros(RATE, np.int16), 100.0), after=99.0) is None
+
+
+def test_a_spoken_sample_is_placed_back_from_when_its_last_block_was_written():
+    spoken = Spoken(last_written_at=50.0, padded_samples=3 * BLOCK)
+    assert spoken.time_of(3 * BLOCK) == 50.0
+    assert spoken.time_of(0) == pytest.approx(50.0 - 3 * BLOCK / RATE)
+
+
+def test_the_endpointer_sweep_cuts_a_pause_longer_than_its_silence_and_waits_longer_with_more(tmp_path, default_config):
+    """The real endpointer and VAD on espeak speech, on a simulated clock."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from talkerd.bench.blackbox import make_utterances
+    from talkerd.bench.turn_tradeoff import Setting, sweep
+
+    plain, paused = make_utterances(tmp_path)
+    short, long = Setting("silence", 400), Setting("silence", 1000)
+    rows = {row["setting"]: row for row in sweep(default_config, plain[:3], paused, settings=(short, long))}
+    cut_short, cut_long = (rows[s.label]["false_cut_off_by_pause_ms"] for s in (short, long))
+    assert cut_short[800] == 1.0 and cut_short[600] == 1.0  # any pause past 400 ms of silence (and the VAD's lag) ends the turn
+    assert cut_long == {400: 0.0, 600: 0.0, 800: 0.0}
+    wait_short, wait_long = rows[short.label]["wait_p50_ms"], rows[long.label]["wait_p50_ms"]
+    assert 400 <= wait_short < 600 and 1000 <= wait_long < 1200 and 500 <= wait_long - wait_short <= 700
+
+
+@pytest.mark.slow
+def test_the_black_box_bench_times_a_known_echo_and_the_daemon_from_outside(tmp_path):
+    for tool in ("pulseaudio", "pactl", "pacmd", "parecord", "espeak-ng"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh)")
+    report_path = tmp_path / "blackbox.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "talkerd", "--log-level", "WARNING", "bench", "--config", str(DEFAULT_CONFIG),
+         "--black-box", "--rounds", "1", "--questions", "1", "--no-baseline", "--json", str(report_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-3000:]}"
+    report = json.loads(report_path.read_text())
+    print(run.stdout)
+    # The echo is PulseAudio's own loopback: the instrument must find each known delay, to within the
+    # loopback's own adjustment and its 10 ms windows.
+    for row in report["calibration"]:
+        assert row["heard"] == row["of"], row
+        assert abs(row["error_ms_median"]) <= 60, row
+    turns = [t for t in report["per_turn"] if t["system"] == "talkerd"]
+    whole = [t for t in turns if not t["pause_ms"]]
+    assert [t["question"] for t in whole] == ["What time does the store open?"]
+    # The whole question was answered with its curated entry, after the visitor had finished.
+    assert all(t["route"] == "curated" and t["latency_ms"] is not None and t["latency_ms"] > 0 and not t["cut_off"]
+               for t in whole), whole
+    # The same question in two parts, at each pause length: answered each time, from the curated entry.
+    paused = [t for t in turns if t["pause_ms"]]
+    assert sorted(t["pause_ms"] for t in paused) == [400, 600, 800]
+    assert all(t["latency_ms"] is not None and t["route"] == "curated" for t in paused), paused
