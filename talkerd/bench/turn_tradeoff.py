@@ -37,7 +37,7 @@ class Setting:
 
 
 SETTINGS = (
-    *(Setting("silence", ms) for ms in (400, 600, 800, 1000)),
+    *(Setting("silence", ms) for ms in (400, 500, 600, 700, 800, 1000)),
     *(Setting("smart-turn", ms, threshold) for ms in (600, 1000) for threshold in (0.3, 0.5, 0.7, 0.9)),
 )
 
