@@ -11,7 +11,6 @@ audible sample of the answer (``ear.py``). In the same run, on the same question
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
@@ -28,7 +27,7 @@ from ..audio import read_wav_mono, speech_end_index
 from ..config import load_config
 from ..errors import ComponentUnavailable, ExitCode
 from .ear import Ear
-from .latency import machine_description, synthesize_question
+from .latency import machine_description, publish, synthesize_question
 from .private_pulse import MICROPHONE, RATE, SPEAKER, PrivatePulse
 from .turn_tradeoff import render_table, sweep
 
@@ -298,9 +297,5 @@ def black_box_command(config_path: Path, rounds: int, json_path: Path | None, ba
             pulse.stop()
     summary = summarize(figures, calibration, tradeoff)
     summary["duration_s"] = round(time.monotonic() - started, 1)
-    print(render_report(summary))
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(summary, indent=2))
-        print(f"\nwrote {json_path}")
+    publish(render_report(summary), summary, json_path)
     return ExitCode.OK

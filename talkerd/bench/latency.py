@@ -292,9 +292,14 @@ def bench_command(config_path: Path, turns: int, json_path: Path | None) -> int:
     summary.update(bench.lipsync())
     summary["tts_first_chunk"] = measure_first_chunk_ratio(bench.parts.tts)
     summary["startup"] = measure_startup(config_path)
-    print(render_report(summary))
+    publish(render_report(summary), summary, json_path)
+    return ExitCode.OK
+
+
+def publish(report: str, figures: dict, json_path: Path | None) -> None:
+    """A benchmark's report on stdout, and its figures in ``json_path`` when given."""
+    print(report)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(summary, indent=2))
+        json_path.write_text(json.dumps(figures, indent=2))
         print(f"\nwrote {json_path}")
-    return ExitCode.OK
