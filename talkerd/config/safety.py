@@ -42,7 +42,9 @@ DEFAULT_SAFETY_INTENTS = (
             "chest pain", "chest hurts", "heart attack", "collapsed", "feel faint", "fainted", "passed out", "fell down and", "not moving",
             "can not breathe", "struggling to breathe", "not breathing", "bleeding", "badly hurt", "injured",
             "seizure", "choking", "unconscious", "call an ambulance", "stroke", "allergic reaction",
-            "medical emergency",
+            "medical emergency", "has fallen", "fallen over", "fell over", "hit his head", "hit her head", "hit my head",
+            "broken leg", "broken arm", "is very ill", "feels very ill", "heart is racing", "diabetic", "overdose",
+            "need a doctor", "needs a doctor",
         ],
         answer="This sounds like a medical emergency. " + _CALL_AND_STAFF + " I can't give medical advice.",
     ),
@@ -51,8 +53,9 @@ DEFAULT_SAFETY_INTENTS = (
         examples=[
             "there is a fire", "on fire", "see smoke", "smell smoke", "smells of smoke", "something is burning",
             "smell burning", "fire in the", "flames", "smoke coming", "full of smoke", "fire alarm is going off",
+            "smell gas", "smells of gas", "smell of gas", "gas leak", "leaking gas",
         ],
-        answer="If there is a fire or smoke, leave the building by the nearest exit and call {emergency_number}. "
+        answer="If there is a fire, smoke or a smell of gas, leave the building by the nearest exit and call {emergency_number}. "
                "Tell a member of staff at {staff_place}.",
     ),
     SafetyIntent(
@@ -62,7 +65,10 @@ DEFAULT_SAFETY_INTENTS = (
             "can not find my son", "can not find my daughter", "can not find my kid", "child is missing",
             "son is missing", "daughter is missing", "kid is missing", "boy is missing", "girl is missing",
             "child is lost", "lost child", "lost little boy",
-            "lost little girl", "found a lost child",
+            "lost little girl", "found a lost child", "wandered off", "has run off", "ran off", "went missing",
+            "gone missing", "can not see my son", "can not see my daughter", "can not see my child",
+            "can not find her mum", "can not find his mum", "can not find her dad", "can not find his dad",
+            "can not find their parents", "child on her own", "child on his own", "crying on her own", "crying on his own",
         ],
         answer="Please go to a member of staff at {staff_place} right away: they will help you find them and can "
                "alert the whole venue. If you need to, call {emergency_number}.",
@@ -72,13 +78,16 @@ DEFAULT_SAFETY_INTENTS = (
         examples=[
             "feel unsafe", "do not feel safe", "following me", "followed me", "threatened me",
             "threatening me", "someone attacked me", "harassing me", "i am scared", "i am in danger",
-            "has a weapon", "has a knife", "has a gun", "call the police",
+            "has a weapon", "has a knife", "has a gun", "call the police", "grabbed my bag", "stole my", "stolen",
+            "pickpocket", "robbed", "mugged", "threatening the staff", "threatening people", "shouting and threatening",
+            "attacking", "a fight", "fighting",
         ],
         answer="Your safety comes first. Go to a member of staff at {staff_place}, stay where there are people, "
                "and call {emergency_number} if you are in danger.",
     ),
 )
-"""Emergencies any venue may meet: a medical emergency, fire or smoke, a lost child, feeling unsafe."""
+"""Emergencies any venue may meet: a medical emergency (a fall too), fire, smoke or gas, a lost child (one who wandered
+off too), feeling unsafe (theft and threats to staff too)."""
 
 
 class SafetyConfig(Section):
