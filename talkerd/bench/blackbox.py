@@ -135,6 +135,9 @@ class KioskProcess:
     def route(self) -> str | None:
         return None
 
+    def wait_idle(self) -> None:
+        """Until the system has said all of its answer (the baseline plays it in one piece)."""
+
     def alive(self) -> bool:
         return self._process.poll() is None
 
@@ -159,14 +162,22 @@ class DaemonProcess(KioskProcess):
         self._socket = resolve_socket_path(load_config(config_path).control.socket)
 
     def route(self) -> str | None:
+        return (self._status().get("last_turn") or {}).get("route")
+
+    def wait_idle(self, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
+        """A pause between two clauses longer than ``QUIET_S`` (a busy machine) is not the answer's end."""
+        deadline = time.monotonic() + timeout_s
+        while self._status().get("speaking") and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _status(self) -> dict:
         from ..control.protocol import ControlClient
 
         client = ControlClient(self._socket, timeout_s=10)
         try:
-            last = client.call("status").get("last_turn") or {}
+            return client.call("status")
         finally:
             client.close()
-        return last.get("route")
 
 
 def measure(ear: Ear, system: KioskProcess, utterance: Utterance) -> Measured:
@@ -177,6 +188,7 @@ def measure(ear: Ear, system: KioskProcess, utterance: Utterance) -> Measured:
     end = spoken.time_of(utterance.end)
     heard = ear.first_sound_after(spoken.time_of(utterance.pause_at if utterance.pause_ms else utterance.end),
                                   ANSWER_TIMEOUT_S)
+    system.wait_idle()
     ear.wait_quiet(QUIET_S)
     route = system.route() if heard is not None else None
     latency = None if heard is None else round((heard - end) * 1000, 1)
