@@ -91,12 +91,27 @@ class Ear:
         return Spoken(self.feeder.finished_at[done_before], -(-len(audio) // block) * block)
 
     def first_sound_after(self, moment: float, timeout_s: float) -> float | None:
-        """Waits up to ``timeout_s`` after ``moment`` for the speaker to play something audible."""
+        """Waits up to ``timeout_s`` after ``moment`` for the speaker to play something audible.
+
+        Each look reads only what arrived since the last one (and two blocks before it, so a window cut
+        at the edge is read whole): the instrument must not take the CPU from what it is timing."""
+        after = moment
         while True:
-            found = first_sound(list(self.recorder.blocks), moment)
+            blocks = self._blocks_after(after)
+            found = first_sound(blocks, after)
             if found is not None or time.monotonic() > moment + timeout_s:
                 return found
+            if blocks:
+                after = max(after, blocks[-1][0] - 2 * len(blocks[-1][1]) / RATE)
             time.sleep(0.02)
+
+    def _blocks_after(self, moment: float) -> list[tuple[float, np.ndarray]]:
+        recent = []
+        for block in reversed(list(self.recorder.blocks)):
+            if block[0] < moment:
+                break
+            recent.append(block)
+        return recent[::-1]
 
     def wait_quiet(self, quiet_s: float, timeout_s: float = 90.0) -> bool:
         """Until the speaker has played nothing audible for ``quiet_s``; False if it never went quiet."""
