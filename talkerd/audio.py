@@ -1,6 +1,6 @@
 """Audio utilities shared by the stages, and the one owner of PortAudio in the process.
 
-- ``resample``, ``read_wav_mono``, ``pcm_to_float``, ``speech_end_index``: plain sample arithmetic.
+- ``resample``, ``read_wav_mono``, ``pcm_to_float``, ``loud_blocks``, ``speech_end_index``: plain sample arithmetic.
 - ``Backoff``: how often a missing device is tried again.
 - ``PortAudioHost`` (one per process, ``portaudio()``): every PortAudio stream of talkerd — microphone,
   speaker, the benchmark's capture — is opened, read, written and closed through it.
@@ -76,14 +76,19 @@ def read_wav_mono(path: Path, rate: int) -> np.ndarray:
     return resample(mono, source_rate, rate)
 
 
+def loud_blocks(audio: np.ndarray, block: int, threshold_dbfs: float) -> np.ndarray:
+    """Indices of the whole ``block``-sample blocks of int16 ``audio`` louder (RMS) than the threshold."""
+    blocks = len(audio) // block
+    if blocks == 0:
+        return np.zeros(0, dtype=np.int64)
+    levels = np.sqrt(np.mean(np.square(audio[: blocks * block].reshape(blocks, block) / 32768.0), axis=1) + 1e-12)
+    return np.nonzero(20 * np.log10(levels) > threshold_dbfs)[0]
+
+
 def speech_end_index(audio: np.ndarray, rate: int, threshold_dbfs: float = -40.0) -> int:
     """Index just after the last 10 ms block louder than the threshold: the true end of speech."""
     block = rate // 100
-    blocks = len(audio) // block
-    if blocks == 0:
-        return 0
-    levels = np.sqrt(np.mean(np.square(audio[: blocks * block].reshape(blocks, block) / 32768.0), axis=1) + 1e-12)
-    loud = np.nonzero(20 * np.log10(levels) > threshold_dbfs)[0]
+    loud = loud_blocks(audio, block, threshold_dbfs)
     return int((loud[-1] + 1) * block) if len(loud) else 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..audio import loud_blocks
 from .private_pulse import RATE, MicrophoneFeeder, PrivatePulse, SpeakerRecorder
 
 WINDOW = RATE // 100
@@ -40,11 +41,7 @@ class Spoken:
 
 def first_loud_window(samples: np.ndarray, threshold_dbfs: float = AUDIBLE_DBFS) -> int | None:
     """Index of the first 10 ms window of ``samples`` (int16) louder than the threshold, or None."""
-    windows = len(samples) // WINDOW
-    if windows == 0:
-        return None
-    blocks = samples[: windows * WINDOW].astype(np.float64).reshape(windows, WINDOW) / 32768.0
-    loud = np.nonzero(20 * np.log10(np.sqrt(np.mean(blocks**2, axis=1)) + 1e-12) > threshold_dbfs)[0]
+    loud = loud_blocks(samples, WINDOW, threshold_dbfs)
     return int(loud[0]) * WINDOW if len(loud) else None
 
 
@@ -127,8 +124,8 @@ class Ear:
     def _last_sound(self, since: float) -> float:
         """Time of the last audible 10 ms window heard after ``since`` (``since`` if none)."""
         last = since
-        for end, samples in list(self.recorder.blocks):
-            if end >= since and first_loud_window(samples) is not None:
+        for end, samples in self._blocks_after(since):
+            if first_loud_window(samples) is not None:
                 last = end
         return last
 
