@@ -156,4 +156,5 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     conversation = Conversation(config.conversation, events, forget=forget)
     answerer = Answerer(snapshot, parts.dialogue, conversation)
     return Pipeline(source=source, listener=listener, answerer=answerer, speech=speech,
-                    playout=playout, health=parts.set_state, liveness=liveness, events=events)
+                    playout=playout, health=parts.set_state, liveness=liveness, events=events,
+                    speculate=config.endpointer.speculate)

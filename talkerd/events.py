@@ -26,6 +26,9 @@ class EventKind(str, enum.Enum):
     """A clause the LLM wrote was not spoken: ``turn_id``, ``reason``, ``detail``, ``clause``."""
     TURN_END = "turn_end"
     """The answer's last sample left the speaker: ``turn_id``, ``latency_ms``."""
+    SPECULATION = "speculation"
+    """An answer prepared during a pause (``speculation.py``): ``turn_id``, ``outcome`` (held, used,
+    resumed, differs, superseded, lost) and, when held, ``text``."""
     CANCELLED = "cancelled"
     """A turn stopped before its end (superseded, barge-in, ``cancel``): ``turn_id``."""
     CONVERSATION_START = "conversation_start"

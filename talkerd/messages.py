@@ -9,6 +9,7 @@ import enum
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,9 @@ import numpy as np
 class Mark(str, enum.Enum):
     """The points of a turn's latency trace, in pipeline order."""
 
+    PAUSE = "pause"
+    """A speculative turn only: the visitor paused and the answer to what they had said so far was
+    begun and held (before ``speech_end``, so its latency is negative)."""
     SPEECH_END = "speech_end"
     """The last voiced frame of the question (its capture time)."""
     END_OF_TURN = "end_of_turn"
@@ -82,6 +86,12 @@ class AnswerRecord:
 _turn_ids = itertools.count(1)
 
 
+def _open_gate() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass(eq=False)
 class Turn:
     """The part of a turn that every stage shares: its id, source, question, cancel token and latency
@@ -96,6 +106,8 @@ class Turn:
     """Set by the turn registry once, when the turn is finished or cancelled."""
     decided: threading.Event = field(default_factory=threading.Event)
     """Set once the answer is published (before it has all been spoken), or the turn was cancelled."""
+    _gate: threading.Event = field(default_factory=_open_gate, repr=False)
+    """Clear while the turn is a speculation: prepared, but nothing of it may be heard until ``release``."""
     _marks: dict[Mark, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _answer: AnswerRecord | None = field(default=None, repr=False)
@@ -133,6 +145,28 @@ class Turn:
     def cancel(self) -> None:
         self.cancelled.set()
         self.decided.set()
+        self._gate.set()  # a stage waiting on a held turn wakes and sees it cancelled
+
+    def hold(self) -> None:
+        """Make this turn a speculation: its stages prepare it but wait before it can be heard."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        """The speculation was right: the turn goes on as an ordinary one."""
+        self._gate.set()
+
+    @property
+    def held(self) -> bool:
+        return not self._gate.is_set()
+
+    def wait_released(self, stop: threading.Event, beat: Callable[[], None] = lambda: None) -> bool:
+        """Wait while the turn is held (beating ``beat`` for the watchdog); True when it may go on, False
+        when it was cancelled or the pipeline is stopping."""
+        while not self._gate.wait(0.2):
+            beat()
+            if stop.is_set():
+                return False
+        return not self.cancelled.is_set() and not stop.is_set()
 
     @property
     def is_cancelled(self) -> bool:

@@ -1,11 +1,13 @@
 """The conversation pipeline: threads, bounded queues and turns — the stages' policy lives in the stages.
 
 listener: audio frames → Listener → Question                  (listen/listener.py)
+          (at a pause: a held, speculative Question            (speculation.py))
 brain:    Question → Answerer → Clauses, then EndOfTurn      (answer/answerer.py)
 speech:   Clause → SpeechMaker → SpeechChunks                 (speech.py)
 playout:  SpeechChunks → speaker; EndOfTurn finishes the turn (playout.py)
 
-Every item carries its Turn; a cancelled turn's items are dropped at every boundary. The turn registry
+Every item carries its Turn; a cancelled turn's items are dropped at every boundary; a held (speculative) turn's items wait at the brain
+and the speech stage until it is released or cancelled. The turn registry
 owns which turn is being answered: a new one supersedes the one before (queued or speaking), a visitor
 who speaks over the avatar (barge-in) cancels it, the playout finishes it.
 """
@@ -23,10 +25,11 @@ from .answer.answerer import Answerer
 from .answer.clauses import split_text
 from .answer.conversation import EndReason
 from .events import EventBus, EventKind
-from .listen.listener import Heard, Listener, SpeechStarted
+from .listen.listener import Heard, Listener, Paused, Resumed, SpeechStarted
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
 from .speak.playout import Playout
 from .speak.speech_maker import SpeechMaker
+from .speculation import Outcome, Speculation
 from .stages import AudioSource, Liveness
 from .stats import LatencyStats
 
@@ -104,7 +107,8 @@ class Heartbeats:
 class Pipeline:
     def __init__(self, *, source: AudioSource, listener: Listener | None, answerer: Answerer, speech: SpeechMaker,
                  playout: Playout, health: Health = lambda stage, state, detail: None, liveness: Liveness | None = None,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, speculate: bool = False) -> None:
+        """``speculate``: answer what the visitor has said so far at each short pause (``speculation.py``)."""
         self.source = source
         self.listener = listener
         self.answerer = answerer
@@ -114,6 +118,7 @@ class Pipeline:
         self.questions: queue.Queue[Question] = queue.Queue(maxsize=8)
         self.clauses: queue.Queue[Clause | EndOfTurn] = queue.Queue(maxsize=32)
         self.events = events or EventBus()
+        self.speculation = Speculation(speculate)
         self.turns = TurnRegistry(self._finished, lambda turn: self.events.publish(EventKind.CANCELLED, turn_id=turn.id))
         self.stats = LatencyStats()
         self.turns_done = 0
@@ -127,6 +132,10 @@ class Pipeline:
         self._stop = threading.Event()
         self._muted = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._on_listener_event: dict[type, Callable] = {
+            SpeechStarted: self._speech_started, Paused: self._paused, Heard: self._heard,
+            Resumed: lambda resumed: self._drop_speculation(Outcome.RESUMED),
+        }
         playout.on_turn_end = self.turns.finish
         speech.prerender(answerer.fixed_clauses())
 
@@ -164,6 +173,7 @@ class Pipeline:
         """Stop every worker, waiting at most ``timeout`` in all (not per worker): a hung one is named and
         left behind (workers are daemon threads), so a stop never takes longer than this."""
         self._stop.set()
+        self._drop_speculation(Outcome.LOST)
         self.turns.cancel_current()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -282,34 +292,61 @@ class Pipeline:
             self.beat("listener")
             if self.listener is None:
                 continue  # no recogniser loaded: the microphone is still kept open and its state reported
-            if self._muted.is_set():
-                self.listener.lost()  # what was half heard before the mute is dropped
-                continue
-            if frame is None:  # the microphone is gone
-                self.listener.lost()
+            if self._muted.is_set() or frame is None:  # muted, or the microphone is gone
+                self.listener.lost()  # what was half heard is dropped
+                self._drop_speculation(Outcome.LOST)
                 continue
             partial = self.listener.partial_text
             event = self.listener.feed(frame, avatar_speaking=self._avatar_heard())
             if self.listener.partial_text != partial and self.listener.partial_text:
                 self.events.publish(EventKind.PARTIAL, text=self.listener.partial_text)
-            if isinstance(event, SpeechStarted):
-                self._visitor_active()
-            if isinstance(event, SpeechStarted) and self.listener.barge_in:
-                self.turns.cancel_current()
-            elif isinstance(event, Heard):
-                self._heard(event)
+            if event is not None:
+                self._on_listener_event[type(event)](event)
+
+    def _speech_started(self, started: SpeechStarted) -> None:
+        self._visitor_active()
+        if self.listener.barge_in:
+            self.turns.cancel_current()
+
+    def _paused(self, paused: Paused) -> None:
+        """Answer what was said so far, held until the turn ends (not while another turn is answered)."""
+        self._drop_speculation(Outcome.SUPERSEDED)
+        if not self.speculation.enabled or not paused.text.strip() or self.turns.busy:
+            return
+        turn = Turn(TurnSource.VOICE, question=self.question_filter(paused.text))
+        turn.mark(Mark.PAUSE)
+        self.speculation.begin(turn, paused.text)
+        self.events.publish(EventKind.SPECULATION, turn_id=turn.id, outcome=Outcome.HELD.value, text=turn.question)
+        self.questions.put(Question(turn, turn.question))
+
+    def _drop_speculation(self, outcome: Outcome) -> None:
+        turn = self.speculation.drop()
+        if turn is not None:
+            log.info("speculation dropped (%s)", outcome.value, extra={"turn_id": turn.id, "stage": "speculation"})
+            self.events.publish(EventKind.SPECULATION, turn_id=turn.id, outcome=outcome.value)
 
     def _heard(self, heard: Heard) -> None:
         log.info("heard %r", heard.text, extra={"stage": "asr"})
-        turn = Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
+        held = self.speculation.claim(heard.text)
+        if held is None:
+            self._drop_speculation(Outcome.DIFFERS)
+        turn = held or Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.END_OF_TURN, heard.declared_at)
         turn.mark(Mark.ASR_FINAL, heard.final_at)
-        if turn.question:
-            self._visitor_active()
-            self.turns.begin(turn)
-            self.events.publish(EventKind.HEARD, turn_id=turn.id, text=turn.question)
+        if not turn.question:
+            return
+        self._visitor_active()
+        self.turns.begin(turn)
+        self.events.publish(EventKind.HEARD, turn_id=turn.id, text=turn.question)
+        if held is None:
             self.questions.put(Question(turn, turn.question))
+            return
+        if self.answerer.conversation is not None:
+            self.answerer.conversation.question()  # counted now that it is asked (the held reply only looked)
+        held.release()
+        log.info("speculation used", extra={"turn_id": held.id, "stage": "speculation"})
+        self.events.publish(EventKind.SPECULATION, turn_id=held.id, outcome=Outcome.USED.value)
 
     def _avatar_speaking(self) -> bool:
         """True while a turn is being answered, and for a moment after its last sample left the speaker."""
@@ -346,7 +383,7 @@ class Pipeline:
                                 clause=block.clause)
 
         reply = self.answerer.reply(question.text, cancelled=lambda: turn.is_cancelled or self._stop.is_set(), on_token=token,
-                                    turn_id=turn.id, on_block=blocked)
+                                    turn_id=turn.id, on_block=blocked, tentative=turn.held)
         turn.mark(Mark.KNOWLEDGE)
         log.info("question %r → %s", question.text, reply.route.value, extra={"turn_id": turn.id, "stage": "knowledge"})
         self.events.publish(EventKind.ROUTE, turn_id=turn.id, route=reply.route.value)
@@ -355,12 +392,18 @@ class Pipeline:
     def _emit(self, turn: Turn, route: Route, clauses) -> None:
         """Queue the clauses for speech as they come, publish the answer, then the end of the turn."""
         spoken: list[str] = []
-        for index, text in enumerate(clauses):
-            if turn.is_cancelled:
-                return
-            turn.mark(Mark.FIRST_CLAUSE)
-            spoken.append(text)
-            self.clauses.put(Clause(turn, text, index))
+        clauses = iter(clauses)
+        try:
+            for index, text in enumerate(clauses):
+                if turn.is_cancelled:
+                    return
+                turn.mark(Mark.FIRST_CLAUSE)
+                spoken.append(text)
+                self.clauses.put(Clause(turn, text, index))
+                if not turn.wait_released(self._stop, lambda: self.beat("brain")):
+                    return  # a speculation that was not used: its LLM answer stops here
+        finally:
+            getattr(clauses, "close", lambda: None)()  # the LLM lets go of its context now, not when collected
         answer = AnswerRecord(route, tuple(spoken))
         log.info("answer %r", answer.text, extra={"turn_id": turn.id, "stage": "brain"})
         turn.publish(answer)
@@ -375,9 +418,12 @@ class Pipeline:
     # -- speech -----------------------------------------------------------------------------------
     def _prerender(self) -> bool:
         """While no visitor is being answered, render one fixed clause ahead (it stops the moment one is)."""
-        if self.turns.busy or not self.clauses.empty():
+        if self._answering() or not self.clauses.empty():
             return False
-        return self.speech.prerender_one(interrupted=lambda: self.turns.busy or self._stop.is_set())
+        return self.speech.prerender_one(interrupted=lambda: self._answering() or self._stop.is_set())
+
+    def _answering(self) -> bool:
+        return self.turns.busy or self.speculation.active
 
     def _speak(self, item: Clause | EndOfTurn) -> None:
         if isinstance(item, EndOfTurn):
@@ -385,6 +431,8 @@ class Pipeline:
             return
         for chunk in self.speech.from_clause(item):
             self.beat("speech")
+            if not item.turn.wait_released(self._stop, lambda: self.beat("speech")):
+                return  # a speculation that was not used: not a sample of it is played
             self.playout.queue.put(chunk)
 
     def _clause_failed(self, clause: Clause | EndOfTurn, exc: Exception) -> None:

@@ -80,6 +80,21 @@ def test_an_unfinished_turn_waits_for_the_longest_silence_and_is_asked_once_per_
     assert len(turn.asked) == 2  # the mid-sentence pause and the final one, each once
 
 
+def test_a_pause_is_announced_once_and_so_is_the_speech_after_it():
+    """The pause and resume events that speculative answers follow, with and without a turn model."""
+    from talkerd.listen.endpointer import EndpointKind
+
+    audio = np.concatenate([speech_then_silence(1.0, 0.4), speech_then_silence(1.0, 1.0)])
+    for turn in (None, ScriptedTurn(0.1)):
+        endpointer = Endpointer(EndpointerConfig(vad="energy", pause_ms=200, min_silence_ms=600), EnergyDetector(), turn)
+        events = [(f, e) for f in frames_of(audio) if (e := endpointer.feed(f)) is not None]
+        kinds = [e.kind for _, e in events]
+        assert kinds == [EndpointKind.SPEECH_START, EndpointKind.PAUSE, EndpointKind.RESUMED, EndpointKind.PAUSE,
+                         EndpointKind.UTTERANCE_END]
+        (first_pause, _), (resumed, _) = events[1], events[2]
+        assert 1.2 - 0.03 <= first_pause.captured_at <= 1.2 + 0.03 and 1.4 <= resumed.captured_at <= 1.45
+
+
 def test_the_window_is_at_most_eight_seconds():
     turn = ScriptedTurn(0.9)
     ends(turn, speech_then_silence(11.0, 0.5), pause_ms=200, min_silence_ms=600, max_utterance_s=20)

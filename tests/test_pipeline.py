@@ -108,7 +108,8 @@ class FastSpeaker:
 
 
 class FakeEndpointer:
-    """Stands for Silero + the endpointer: a frame of b"S…" starts speech, b"E…" ends the utterance."""
+    """Stands for Silero + the endpointer: a frame of b"S…" starts speech, b"E…" ends the utterance,
+    b"P…" is a short pause inside it and b"R…" speech resumed after one."""
 
     in_speech = False
 
@@ -117,6 +118,8 @@ class FakeEndpointer:
         if tag == b"S" and not self.in_speech:
             self.in_speech = True
             return EndpointEvent(EndpointKind.SPEECH_START)
+        if tag in (b"P", b"R") and self.in_speech:
+            return EndpointEvent(EndpointKind.PAUSE if tag == b"P" else EndpointKind.RESUMED)
         if tag == b"E" and self.in_speech:
             self.in_speech = False
             return EndpointEvent(EndpointKind.UTTERANCE_END, Utterance(0.0, frame.captured_at, frame.captured_at))
@@ -127,15 +130,16 @@ class FakeEndpointer:
 
 
 class FakeRecogniser:
-    """Stands for vosk: recognises whatever the test set as ``text``."""
+    """Stands for vosk: recognises whatever the test set as ``text``; its partial transcript is ``partial``."""
 
     text = "where are the toilets"
+    partial: str | None = None
 
     def start(self) -> None:
         pass
 
     def accept(self, pcm):
-        return None
+        return self.partial
 
     def finish(self):
         return type("Recognition", (), {"text": self.text})()
@@ -165,7 +169,7 @@ class ScriptedMic:
 
 
 class Harness:
-    def __init__(self, *, dialogue=None, barge_in=False, mic=False) -> None:
+    def __init__(self, *, dialogue=None, barge_in=False, mic=False, speculate=True) -> None:
         self.dialogue = dialogue if dialogue is not None else FakeDialogue()
         self.tts, self.speaker, self.health = FakeTts(), FastSpeaker(), []
         self.mic = ScriptedMic() if mic else None
@@ -177,7 +181,7 @@ class Harness:
         speech = SpeechMaker(self.tts, None, FaceConfig(), RATE, 30)
         source = self.mic or type("Silence", (), {"description": "none", "has_audio": False})()
         self.pipeline = Pipeline(source=source, listener=listener, answerer=answerer, speech=speech, playout=playout,
-                                 health=lambda *report: self.health.append(report))
+                                 health=lambda *report: self.health.append(report), speculate=speculate)
         self.finished: list[Turn] = []
         self.pipeline.on_turn_end = self.finished.append
         self.pipeline.start()

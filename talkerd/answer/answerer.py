@@ -120,16 +120,17 @@ class Answerer:
 
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
               on_token: Callable[[], None] = lambda: None, record: bool = True, turn_id: int | None = None,
-              on_block: Callable[[Block], None] = lambda block: None) -> Reply:
+              on_block: Callable[[Block], None] = lambda block: None, tentative: bool = False) -> Reply:
         """How to answer ``question``; ``turn_id`` goes into the safety and guard log lines, ``on_block``
-        hears of every clause the guard stops."""
+        hears of every clause the guard stops. ``tentative``: a speculation, which may never be asked — the
+        conversation is looked at, not counted (the pipeline counts the question if it is used)."""
         snapshot = self.snapshot
         emergency = snapshot.safety.match(question) if snapshot.safety is not None else None
         if emergency is not None:
             log.info("emergency %r (by %s: %r, %.2f)", emergency.intent, emergency.by, emergency.example,
                      emergency.score, extra={"stage": "safety", "turn_id": turn_id})
             return Reply(Route.EMERGENCY, iter([emergency.answer]), streamed=False)
-        opening = self._opening(snapshot.persona)
+        opening = self._opening(snapshot.persona, tentative)
         match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
         route = Route(match.kind.value) if match is not None else Route.SMALLTALK
         if route in _FIXED_ROUTES:
@@ -156,9 +157,11 @@ class Answerer:
         except Exception:  # llama.cpp failures surface as several types; the next turn prepares itself
             log.exception("evaluating the history ahead failed", extra={"stage": "llm"})
 
-    def _opening(self, persona) -> str:
+    def _opening(self, persona, tentative: bool) -> str:
         """The greeting, when this question opens a new visitor's conversation and the config asks for it."""
-        if self.conversation is None or not self.conversation.question():
+        if self.conversation is None:
+            return ""
+        if not (self.conversation.would_open() if tentative else self.conversation.question()):
             return ""
         return persona.greeting if self.conversation.greets else ""
 

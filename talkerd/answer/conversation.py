@@ -69,6 +69,12 @@ class Conversation:
             self._events.publish(EventKind.CONVERSATION_START, conversation_id=conversation_id)
         return opened
 
+    def would_open(self) -> bool:
+        """Whether a question now would open a new conversation (nothing is counted)."""
+        self.end_if_idle()
+        with self._lock:
+            return self._open is None
+
     def activity(self) -> None:
         """A sign of the visitor (speech began, an answer to them ended): keeps an open conversation."""
         self.end_if_idle()

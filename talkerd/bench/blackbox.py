@@ -87,6 +87,8 @@ class Measured:
     """Last sample of speech → first audible sample of the answer; None when nothing was heard."""
     cut_off: bool
     """The answer began before the question was finished."""
+    speculated: bool | None = None
+    """The daemon's answer was the one it prepared during a pause (None for the baseline)."""
 
 
 def _speak_to_file(text: str, folder: Path, name: str) -> np.ndarray:
@@ -132,8 +134,9 @@ class KioskProcess:
         self._process.stdin.write(text + "\n")
         self._process.stdin.flush()
 
-    def route(self) -> str | None:
-        return None
+    def last_turn(self) -> tuple[str | None, bool | None]:
+        """The route of the last answer and whether it was prepared during a pause (unknown: None)."""
+        return None, None
 
     def wait_idle(self) -> None:
         """Until the system has said all of its answer (the baseline plays it in one piece)."""
@@ -161,8 +164,9 @@ class DaemonProcess(KioskProcess):
 
         self._socket = resolve_socket_path(load_config(config_path).control.socket)
 
-    def route(self) -> str | None:
-        return (self._status().get("last_turn") or {}).get("route")
+    def last_turn(self) -> tuple[str | None, bool | None]:
+        turn = self._status().get("last_turn") or {}
+        return turn.get("route"), "pause" in (turn.get("latency_ms") or {})
 
     def wait_idle(self, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
         """A pause between two clauses longer than ``QUIET_S`` (a busy machine) is not the answer's end."""
@@ -190,9 +194,10 @@ def measure(ear: Ear, system: KioskProcess, utterance: Utterance) -> Measured:
                                   ANSWER_TIMEOUT_S)
     system.wait_idle()
     ear.wait_quiet(QUIET_S)
-    route = system.route() if heard is not None else None
+    route, speculated = system.last_turn() if heard is not None else (None, None)
     latency = None if heard is None else round((heard - end) * 1000, 1)
-    return Measured(system.name, utterance.text, route, utterance.pause_ms, latency, heard is not None and heard < end)
+    return Measured(system.name, utterance.text, route, utterance.pause_ms, latency, heard is not None and heard < end,
+                    speculated)
 
 
 def calibrate(ear: Ear, pulse: PrivatePulse, rounds: int) -> list[dict]:
@@ -248,6 +253,8 @@ def summarize(figures: list[Measured], calibration: list[dict], tradeoff: list[d
             "p50_ms": p50([f.latency_ms for f in plain if f.latency_ms is not None]),
             "unanswered": sum(f.latency_ms is None for f in plain),
             "by_question_p50_ms": by_question, "by_route_p50_ms": by_route, "false_cut_offs_by_pause_ms": cut,
+            "prepared_in_a_pause": (f"{sum(bool(f.speculated) for f in plain)}/{len(plain)}"
+                                    if any(f.speculated is not None for f in plain) else None),
         }
     talkerd, baseline = (summary["systems"].get(name, {}).get("by_question_p50_ms", {}) for name in ("talkerd", "sequential"))
     ratios = [talkerd[q] / baseline[q] for q in talkerd if talkerd.get(q) and baseline.get(q)]
@@ -268,6 +275,8 @@ def render_report(summary: dict) -> str:
         if system["by_route_p50_ms"]:
             lines.append("  by route: " + ", ".join(f"{route} {ms} ms" for route, ms in system["by_route_p50_ms"].items()))
         lines.append("  false cut-offs by pause: " + ", ".join(f"{p} ms {c}" for p, c in system["false_cut_offs_by_pause_ms"].items()))
+        if system["prepared_in_a_pause"] is not None:
+            lines.append(f"  answers prepared during the pause and used: {system['prepared_in_a_pause']}")
     lines += ["", "end of turn, the endpointer alone on the same questions (false cut-offs by pause; wait after a whole question):"]
     lines += render_table(summary["end_of_turn_tradeoff"])
     lines += ["", f"talkerd / sequential (median of the per-question p50 ratios): {summary['ratio_talkerd_over_sequential']}"]

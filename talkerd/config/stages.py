@@ -63,6 +63,10 @@ class EndpointerConfig(Section):
     """Silence after which the end-of-turn model is asked whether the visitor has finished."""
     turn_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     """The model's probability at or above which the turn is complete and ends at once."""
+    speculate: bool = True
+    """At each short pause (``pause_ms``), answer what the visitor has said so far and hold it: it plays
+    the moment the turn ends if the final transcript says the same words, and is dropped without a sound
+    if the visitor goes on or the final differs. Fixed at start."""
     max_utterance_s: float = Field(default=15.0, gt=1, le=120)
     """An utterance is cut here even without a pause."""
 

@@ -1,9 +1,9 @@
 """Voice activity and end-of-utterance detection.
 
 Input: 16 kHz mono audio frames. Output, per frame, an ``EndpointEvent`` when something changed: speech
-started (after ``min_speech_ms`` of voiced audio) or the utterance ended — at a short pause
-(``pause_ms``) when the end-of-turn model (``end_of_turn.py``) says the visitor has finished, else after
-``min_silence_ms`` of silence, or at ``max_utterance_s``. The end carries the time of the last voiced
+started (after ``min_speech_ms`` of voiced audio); a short pause (``pause_ms``) began, or speech resumed
+after one; or the utterance ended — at the short pause when the end-of-turn model (``end_of_turn.py``)
+says the visitor has finished, else after ``min_silence_ms`` of silence, or at ``max_utterance_s``. The end carries the time of the last voiced
 frame, which is the true end of the visitor's speech that latency is measured from.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .end_of_turn import RATE as TURN_RATE, WINDOW_S, TurnDetector
 
 log = logging.getLogger(__name__)
 
+PAUSED = "paused"
+"""``_ended_by``'s answer at the start of a short pause that does not end the utterance."""
 ONSET_GAP_S = 0.12  # a gap longer than this before speech has started resets the onset
 
 SILERO_RATE = 16000
@@ -103,6 +105,10 @@ def make_detector(config: EndpointerConfig) -> SpeechDetector:
 
 class EndpointKind(enum.Enum):
     SPEECH_START = "speech_start"
+    PAUSE = "pause"
+    """``pause_ms`` of silence inside an utterance that did not end there (once per pause)."""
+    RESUMED = "resumed"
+    """Speech again after a ``PAUSE``: the visitor had not finished."""
     UTTERANCE_END = "utterance_end"
 
 
@@ -138,7 +144,7 @@ class Endpointer:
         self._silence_s = 0.0
         self._speech_start = 0.0
         self._last_voiced = 0.0
-        self._asked_in_pause = False
+        self._in_pause = False
         if hasattr(self._detector, "reset"):
             self._detector.reset()
 
@@ -176,34 +182,42 @@ class Endpointer:
 
     def _while_speaking(self, frame: AudioFrame, probability: float, duration: float) -> EndpointEvent | None:
         if probability >= self._release:
+            resumed = self._in_pause
             self._silence_s = 0.0
             self._last_voiced = frame.captured_at
-            self._asked_in_pause = False
+            self._in_pause = False
+            if resumed:
+                return EndpointEvent(EndpointKind.RESUMED)
         else:
             self._silence_s += duration
         ended_by = self._ended_by(frame)
         if ended_by is None:
             return None
+        if ended_by == PAUSED:
+            return EndpointEvent(EndpointKind.PAUSE)
         utterance = Utterance(self._speech_start, self._last_voiced, frame.captured_at, ended_by)
         self._in_speech = False
+        self._in_pause = False
         self._voiced_s = 0.0
         self._silence_s = 0.0
         return EndpointEvent(EndpointKind.UTTERANCE_END, utterance)
 
     def _ended_by(self, frame: AudioFrame) -> str | None:
-        """Why the utterance ends at this frame, or None while it goes on."""
+        """Why the utterance ends at this frame, ``PAUSED`` when a short pause begins here, or None."""
         if frame.captured_at - self._speech_start >= self._config.max_utterance_s:
             return "length"
         silence_ms = self._silence_s * 1000.0
         if silence_ms >= self._config.min_silence_ms:
             return "silence"
-        if self._turn is not None and silence_ms >= self._config.pause_ms and not self._asked_in_pause:
-            self._asked_in_pause = True  # once per pause: the answer does not change as the silence grows
+        if silence_ms < self._config.pause_ms or self._in_pause:
+            return None
+        self._in_pause = True  # once per pause: the model's answer does not change as the silence grows
+        if self._turn is not None:
             self.last_turn_probability = self._turn.complete_probability(np.concatenate(self._recent))
             log.debug("end of turn? %.2f after %.0f ms of pause", self.last_turn_probability, silence_ms)
             if self.last_turn_probability >= self._config.turn_threshold:
                 return "turn model"
-        return None
+        return PAUSED
 
     def _remember(self, samples: np.ndarray) -> None:
         """The last ``WINDOW_S`` of audio, for the end-of-turn model."""

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from ..messages import AudioFrame
+from .endpointer import EndpointKind
 from ..stages import Recogniser
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,18 @@ PREROLL_S = 0.4
 @dataclass(frozen=True)
 class SpeechStarted:
     """The visitor started speaking."""
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The visitor paused mid-utterance; ``text`` is what the recogniser has of it so far."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The visitor went on speaking after a pause."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class Listener:
             self._endpointer.reset()
         self._preroll, self.partial_text = [], ""
 
-    def feed(self, frame: AudioFrame, *, avatar_speaking: bool) -> SpeechStarted | Heard | None:
+    def feed(self, frame: AudioFrame, *, avatar_speaking: bool) -> SpeechStarted | Paused | Resumed | Heard | None:
         if self._preroll_frames is None:
             self._preroll_frames = max(1, int(PREROLL_S / frame.duration_s))
         if avatar_speaking:
@@ -71,12 +84,12 @@ class Listener:
         self._note_quiet(frame, event)
         if not was_speaking:
             self._preroll = (self._preroll + [frame.pcm])[-self._preroll_frames :]
-        if event is None:
+        if event is None or event.kind in _WITHIN_SPEECH:
             if self._endpointer.in_speech:
                 partial = self._asr.accept(frame.pcm)
                 if partial is not None:
                     self.partial_text = partial
-            return None
+            return None if event is None else _WITHIN_SPEECH[event.kind](self)
         if self._endpointer.in_speech:
             self._asr.start()
             for pcm in self._preroll:
@@ -95,3 +108,10 @@ class Listener:
         elif not self._told_idle and frame.captured_at - self._quiet_since >= self._idle_after_s:
             self._told_idle = True
             self._asr.idle()
+
+
+_WITHIN_SPEECH = {
+    EndpointKind.PAUSE: lambda listener: Paused(listener.partial_text),
+    EndpointKind.RESUMED: lambda listener: Resumed(),
+}
+"""The endpointer's events inside an utterance, and what the listener reports for each."""
