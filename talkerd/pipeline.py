@@ -315,7 +315,7 @@ class Pipeline:
             return
         turn = Turn(TurnSource.VOICE, question=self.question_filter(paused.text))
         turn.mark(Mark.PAUSE)
-        self.speculation.begin(turn, paused.text)
+        self.speculation.begin(turn, paused.text, self.answerer.decide(turn.question).text)
         self.events.publish(EventKind.SPECULATION, turn_id=turn.id, outcome=Outcome.HELD.value, text=turn.question)
         self.questions.put(Question(turn, turn.question))
 
@@ -327,10 +327,13 @@ class Pipeline:
 
     def _heard(self, heard: Heard) -> None:
         log.info("heard %r", heard.text, extra={"stage": "asr"})
-        held = self.speculation.claim(heard.text)
+        question = self.question_filter(heard.text)
+        held = self.speculation.claim(heard.text, lambda: self.answerer.decide(question).text)
         if held is None:
             self._drop_speculation(Outcome.DIFFERS)
-        turn = held or Turn(TurnSource.VOICE, question=self.question_filter(heard.text))
+        else:
+            held.question = question  # the final's words (the same, or answered by the same text)
+        turn = held or Turn(TurnSource.VOICE, question=question)
         turn.mark(Mark.SPEECH_END, heard.speech_end)
         turn.mark(Mark.END_OF_TURN, heard.declared_at)
         turn.mark(Mark.ASR_FINAL, heard.final_at)

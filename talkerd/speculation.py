@@ -16,6 +16,8 @@ import logging
 import re
 import threading
 
+from collections.abc import Callable
+
 from .messages import Turn
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Speculation:
         self._lock = threading.Lock()  # ``active`` is read by the speech worker
         self._held: Turn | None = None
         self._heard = ""
+        self._answer: str | None = None
 
     @property
     def active(self) -> bool:
@@ -60,19 +63,26 @@ class Speculation:
         with self._lock:
             return self._held is not None
 
-    def begin(self, turn: Turn, heard: str) -> None:
-        """Hold ``turn``, the answer to the partial transcript ``heard`` (the caller drops any before)."""
+    def begin(self, turn: Turn, heard: str, answer: str | None) -> None:
+        """Hold ``turn``, the answer to the partial transcript ``heard``; ``answer``: its words when they
+        are fixed (None for the LLM's). The caller drops any speculation before."""
         turn.hold()
         with self._lock:
-            self._held, self._heard = turn, heard
+            self._held, self._heard, self._answer = turn, heard, answer
         log.info("speculating on %r", heard, extra={"turn_id": turn.id, "stage": "speculation"})
 
-    def claim(self, heard: str) -> Turn | None:
-        """The held turn when the final transcript ``heard`` agrees with the words it answers (it is
-        no longer held here: the caller registers and releases it); None when there is none to use."""
+    def claim(self, heard: str, answer_of_final: Callable[[], str | None]) -> Turn | None:
+        """The held turn when the final transcript ``heard`` agrees: the same words, or the same fixed
+        answer (``answer_of_final``, asked only then). It is no longer held here: the caller registers
+        and releases it. None when there is none to use."""
         with self._lock:
-            turn, words = self._held, self._heard
-            if turn is None or turn.is_cancelled or not same_words(words, heard):
+            turn, words, answer = self._held, self._heard, self._answer
+        if turn is None or turn.is_cancelled:
+            return None
+        if not same_words(words, heard) and (answer is None or answer != answer_of_final()):
+            return None
+        with self._lock:
+            if self._held is not turn:
                 return None
             self._held = None
         return turn

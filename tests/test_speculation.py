@@ -69,7 +69,7 @@ def speculations(watcher) -> list[tuple[int, str]]:
 def keep_held(h: Harness) -> list:
     """The turns the pipeline holds, kept for the test after the pipeline has let go of them."""
     held, begin = [], h.pipeline.speculation.begin
-    h.pipeline.speculation.begin = lambda turn, heard: (held.append(turn), begin(turn, heard))[-1]
+    h.pipeline.speculation.begin = lambda turn, *rest: (held.append(turn), begin(turn, *rest))[-1]
     return held
 
 
@@ -96,6 +96,17 @@ def test_a_held_answer_plays_once_the_final_agrees_and_was_ready_before_it(harne
     marks = turn.marks
     assert marks[Mark.PAUSE] < marks[Mark.FIRST_AUDIO] < marks[Mark.ASR_FINAL] <= marks[Mark.AUDIO_WRITTEN]
     assert speculations(watcher) == [(turn.id, "held"), (turn.id, "used")]
+
+
+def test_a_held_fixed_answer_is_used_when_the_final_gets_the_same_answer_in_other_words(harness):
+    h = harness()
+    pause_after(h, "where are the")  # the recogniser had not caught the last word yet
+    h.recogniser.text = "where are the toilets"
+    h.mic.speak(b"E")
+    h.wait(lambda: h.finished)
+    (turn,) = h.finished
+    assert turn.question == "where are the toilets" and turn.answer == "The toilets are on the left."
+    assert Mark.PAUSE in turn.marks and h.tts.spoken == ["The toilets are on the left."]
 
 
 @pytest.mark.parametrize("how", ["resumed", "differs"])
@@ -176,10 +187,15 @@ def test_the_agreement_rule():
     from talkerd.messages import Turn
 
     turn = Turn(TurnSource.VOICE, question="where are the toilets")
-    speculation.begin(turn, "where are the toilets")
+    speculation.begin(turn, "where are the toilets", None)
     assert turn.held and speculation.active
-    assert speculation.claim("where is the exit") is None and speculation.active  # not this one
-    assert speculation.claim("Where are the toilets?") is turn and not speculation.active
+    assert speculation.claim("where is the exit", lambda: None) is None and speculation.active  # not this one
+    assert speculation.claim("Where are the toilets?", lambda: None) is turn and not speculation.active
     other = Turn(TurnSource.VOICE, question="x")
-    speculation.begin(other, "x")
+    speculation.begin(other, "x", None)
     assert speculation.drop() is other and other.is_cancelled and not other.held  # a waiter wakes
+    # An answer spoken as written is the same answer whatever words led to it; an LLM answer is not.
+    fixed = Turn(TurnSource.VOICE, question="toilets")
+    speculation.begin(fixed, "toilets", "The toilets are on the left.")
+    assert speculation.claim("toilets please", lambda: "The café is upstairs.") is None
+    assert speculation.claim("toilets please", lambda: "The toilets are on the left.") is fixed

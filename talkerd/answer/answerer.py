@@ -70,6 +70,22 @@ def fixed_answers(persona, venue, emergencies: tuple[str, ...], *, facts_as_writ
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Where a question goes (``Answerer.decide``)."""
+
+    route: Route
+    text: str | None
+    """The answer spoken as written (an emergency's, a curated, ambiguous or unknown answer, a fact
+    without an LLM); None when the LLM answers."""
+    facts: tuple[str, ...] = ()
+    """For the LLM: the matched venue facts."""
+    fallback: str = ""
+    """For the LLM: what the turn ends with when the guard stops it (the best fact, else "I don't know")."""
+    emergency: object | None = None
+    """``safety.Emergency`` when the question is one."""
+
+
+@dataclass(frozen=True)
 class Reply:
     route: Route
     pieces: Iterator[str]
@@ -118,6 +134,24 @@ class Answerer:
         texts = fixed_answers(snapshot.persona, snapshot.venue, emergencies, facts_as_written=self._dialogue is None)
         return tuple(clause for text in texts for clause in split_text(text))
 
+    def decide(self, question: str) -> Decision:
+        """The route ``question`` takes, and the words it is answered with when they are fixed. Pure:
+        nothing is counted or remembered (the pipeline also asks it to compare two transcripts)."""
+        snapshot = self.snapshot
+        emergency = snapshot.safety.match(question) if snapshot.safety is not None else None
+        if emergency is not None:
+            return Decision(Route.EMERGENCY, emergency.answer, emergency=emergency)
+        match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
+        route = Route(match.kind.value) if match is not None else Route.SMALLTALK
+        if route in _FIXED_ROUTES:
+            return Decision(route, match.answer)
+        facts = match.facts if match is not None else ()
+        # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
+        best_fact = facts[0] if facts else snapshot.persona.unknown_answer
+        if self._dialogue is None:
+            return Decision(route, best_fact)
+        return Decision(route, None, facts, best_fact)
+
     def reply(self, question: str, *, cancelled: Callable[[], bool] = lambda: False,
               on_token: Callable[[], None] = lambda: None, record: bool = True, turn_id: int | None = None,
               on_block: Callable[[Block], None] = lambda block: None, tentative: bool = False) -> Reply:
@@ -125,27 +159,21 @@ class Answerer:
         hears of every clause the guard stops. ``tentative``: a speculation, which may never be asked — the
         conversation is looked at, not counted (the pipeline counts the question if it is used)."""
         snapshot = self.snapshot
-        emergency = snapshot.safety.match(question) if snapshot.safety is not None else None
+        decision = self.decide(question)
+        emergency = decision.emergency
         if emergency is not None:
             log.info("emergency %r (by %s: %r, %.2f)", emergency.intent, emergency.by, emergency.example,
                      emergency.score, extra={"stage": "safety", "turn_id": turn_id})
             return Reply(Route.EMERGENCY, iter([emergency.answer]), streamed=False)
         opening = self._opening(snapshot.persona, tentative)
-        match = snapshot.knowledge.match(question) if snapshot.knowledge is not None else None
-        route = Route(match.kind.value) if match is not None else Route.SMALLTALK
-        if route in _FIXED_ROUTES:
-            return Reply(route, iter([match.answer]), streamed=False, opening=opening)
-        facts = match.facts if match is not None else ()
-        # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
-        best_fact = facts[0] if facts else snapshot.persona.unknown_answer
-        if self._dialogue is None:
-            return Reply(route, iter([best_fact]), streamed=False, opening=opening)
-        pieces = self._llm(question, facts, snapshot.persona, cancelled, on_token, record)
+        if decision.text is not None:
+            return Reply(decision.route, iter([decision.text]), streamed=False, opening=opening)
+        pieces = self._llm(question, decision.facts, snapshot.persona, cancelled, on_token, record)
         check = None
         if snapshot.guard is not None:
-            check = functools.partial(snapshot.guard.guarded, question=question, fallback=best_fact,
+            check = functools.partial(snapshot.guard.guarded, question=question, fallback=decision.fallback,
                                       turn_id=turn_id, on_block=on_block)
-        return Reply(route, pieces, streamed=True, check=check, opening=opening)
+        return Reply(decision.route, pieces, streamed=True, check=check, opening=opening)
 
     def prepare_next(self) -> None:
         """Between questions (the brain's idle time): evaluate the history ahead of the next question."""
