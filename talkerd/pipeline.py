@@ -315,7 +315,7 @@ class Pipeline:
             return
         turn = Turn(TurnSource.VOICE, question=self.question_filter(paused.text))
         turn.mark(Mark.PAUSE)
-        self.speculation.begin(turn, paused.text, self.answerer.decide(turn.question).text)
+        self.speculation.begin(turn, self.answerer.decide(turn.question).text)
         self.events.publish(EventKind.SPECULATION, turn_id=turn.id, outcome=Outcome.HELD.value, text=turn.question)
         self.questions.put(Question(turn, turn.question))
 
@@ -328,7 +328,7 @@ class Pipeline:
     def _heard(self, heard: Heard) -> None:
         log.info("heard %r", heard.text, extra={"stage": "asr"})
         question = self.question_filter(heard.text)
-        held = self.speculation.claim(heard.text, lambda: self.answerer.decide(question).text)
+        held = self.speculation.claim(question, lambda: self.answerer.decide(question).text)
         if held is None:
             self._drop_speculation(Outcome.DIFFERS)
         else:

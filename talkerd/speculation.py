@@ -54,7 +54,6 @@ class Speculation:
         self.enabled = enabled
         self._lock = threading.Lock()  # ``active`` is read by the speech worker
         self._held: Turn | None = None
-        self._heard = ""
         self._answer: str | None = None
 
     @property
@@ -63,23 +62,23 @@ class Speculation:
         with self._lock:
             return self._held is not None
 
-    def begin(self, turn: Turn, heard: str, answer: str | None) -> None:
-        """Hold ``turn``, the answer to the partial transcript ``heard``; ``answer``: its words when they
-        are fixed (None for the LLM's). The caller drops any speculation before."""
+    def begin(self, turn: Turn, answer: str | None) -> None:
+        """Hold ``turn``, the answer to the question so far (``turn.question``); ``answer``: its words
+        when they are fixed (None for the LLM's). The caller drops any speculation before."""
         turn.hold()
         with self._lock:
-            self._held, self._heard, self._answer = turn, heard, answer
-        log.info("speculating on %r", heard, extra={"turn_id": turn.id, "stage": "speculation"})
+            self._held, self._answer = turn, answer
+        log.info("speculating on %r", turn.question, extra={"turn_id": turn.id, "stage": "speculation"})
 
-    def claim(self, heard: str, answer_of_final: Callable[[], str | None]) -> Turn | None:
-        """The held turn when the final transcript ``heard`` agrees: the same words, or the same fixed
+    def claim(self, question: str, answer_of_final: Callable[[], str | None]) -> Turn | None:
+        """The held turn when the final ``question`` agrees with it: the same words, or the same fixed
         answer (``answer_of_final``, asked only then). It is no longer held here: the caller registers
         and releases it. None when there is none to use."""
         with self._lock:
-            turn, words, answer = self._held, self._heard, self._answer
+            turn, answer = self._held, self._answer
         if turn is None or turn.is_cancelled:
             return None
-        if not same_words(words, heard) and (answer is None or answer != answer_of_final()):
+        if not same_words(turn.question, question) and (answer is None or answer != answer_of_final()):
             return None
         with self._lock:
             if self._held is not turn:

@@ -90,6 +90,9 @@ def test_the_black_box_bench_times_a_known_echo_and_the_daemon_from_outside(tmp_
     # The whole question was answered with its curated entry, after the visitor had finished.
     assert all(t["route"] == "curated" and t["latency_ms"] is not None and t["latency_ms"] > 0 and not t["cut_off"]
                for t in whole), whole
+    # Its answer was prepared during the visitor's last pause and used (the bench names the question, so
+    # the partial transcript at the pause and the final ask the same).
+    assert all(t["speculated"] is True for t in whole), whole
     # The same question in two parts, at each pause length: answered each time, from the curated entry.
     paused = [t for t in turns if t["pause_ms"]]
     assert sorted(t["pause_ms"] for t in paused) == [400, 600, 800]

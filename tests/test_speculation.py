@@ -187,15 +187,15 @@ def test_the_agreement_rule():
     from talkerd.messages import Turn
 
     turn = Turn(TurnSource.VOICE, question="where are the toilets")
-    speculation.begin(turn, "where are the toilets", None)
+    speculation.begin(turn, None)
     assert turn.held and speculation.active
     assert speculation.claim("where is the exit", lambda: None) is None and speculation.active  # not this one
     assert speculation.claim("Where are the toilets?", lambda: None) is turn and not speculation.active
     other = Turn(TurnSource.VOICE, question="x")
-    speculation.begin(other, "x", None)
+    speculation.begin(other, None)
     assert speculation.drop() is other and other.is_cancelled and not other.held  # a waiter wakes
     # An answer spoken as written is the same answer whatever words led to it; an LLM answer is not.
     fixed = Turn(TurnSource.VOICE, question="toilets")
-    speculation.begin(fixed, "toilets", "The toilets are on the left.")
+    speculation.begin(fixed, "The toilets are on the left.")
     assert speculation.claim("toilets please", lambda: "The café is upstairs.") is None
     assert speculation.claim("toilets please", lambda: "The toilets are on the left.") is fixed
