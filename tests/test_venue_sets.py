@@ -30,7 +30,8 @@ HELD_OUT = [
     ("calderford_museum_questions_heldout.toml", MUSEUM_CONFIG, 90),
     ("venue_questions_heldout2.toml", DEFAULT_CONFIG, 80),
 ]
-EMERGENCIES = [("calderford_museum_emergencies.toml", 10), ("venue_emergencies.toml", 15), ("venue_emergencies_heldout2.toml", 20)]
+EMERGENCIES = [("calderford_museum_emergencies.toml", 10), ("venue_emergencies.toml", 15), ("venue_emergencies_heldout2.toml", 20),
+               ("venue_emergencies_heldout3.toml", 20)]
 
 
 @pytest.fixture(scope="module")
