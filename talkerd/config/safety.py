@@ -45,6 +45,9 @@ DEFAULT_SAFETY_INTENTS = (
             "medical emergency", "has fallen", "fallen over", "fell over", "hit his head", "hit her head", "hit my head",
             "broken leg", "broken arm", "is very ill", "feels very ill", "heart is racing", "diabetic", "overdose",
             "need a doctor", "needs a doctor",
+            "not getting up", "can not get up", "looks pale", "clutching his chest",
+            "clutching her chest", "clutching my chest", "cut his hand", "cut her hand", "cut my hand", "badly cut",
+            "cut himself", "cut herself", "cut myself", "feel dizzy", "feels dizzy", "heart is pounding",
         ],
         answer="This sounds like a medical emergency. " + _CALL_AND_STAFF + " I can't give medical advice.",
     ),
@@ -54,6 +57,7 @@ DEFAULT_SAFETY_INTENTS = (
             "there is a fire", "on fire", "see smoke", "smell smoke", "smells of smoke", "something is burning",
             "smell burning", "fire in the", "flames", "smoke coming", "full of smoke", "fire alarm is going off",
             "smell gas", "smells of gas", "smell of gas", "gas leak", "leaking gas",
+            "caught fire", "catching fire", "sparks coming out", "sparks from", "some smoke",
         ],
         answer="If there is a fire, smoke or a smell of gas, leave the building by the nearest exit and call {emergency_number}. "
                "Tell a member of staff at {staff_place}.",
@@ -81,13 +85,16 @@ DEFAULT_SAFETY_INTENTS = (
             "has a weapon", "has a knife", "has a gun", "call the police", "grabbed my bag", "stole my", "stolen",
             "pickpocket", "robbed", "mugged", "threatening the staff", "threatening people", "shouting and threatening",
             "attacking", "a fight", "fighting",
+            "with a knife", "with a gun", "with a weapon", "being aggressive", "getting aggressive",
+            "aggressive customer", "aggressive and shouting",
         ],
         answer="Your safety comes first. Go to a member of staff at {staff_place}, stay where there are people, "
                "and call {emergency_number} if you are in danger.",
     ),
 )
-"""Emergencies any venue may meet: a medical emergency (a fall too), fire, smoke or gas, a lost child (one who wandered
-off too), feeling unsafe (theft and threats to staff too)."""
+"""Emergencies any venue may meet: a medical emergency (a fall, someone who does not get up, a bad cut, dizziness
+too), fire, smoke, sparks or gas, a lost child (one who wandered off too), feeling unsafe (theft, threats to staff,
+an aggressive person or a weapon too)."""
 
 
 class SafetyConfig(Section):
