@@ -224,7 +224,7 @@ class Pipeline:
         turn = Turn(source, question=text.strip())
         turn.mark(Mark.ASR_FINAL)
         self._visitor_active()
-        self.turns.begin(turn)
+        self._begin(turn)
         self.questions.put(Question(turn, turn.question))
         return turn
 
@@ -232,7 +232,7 @@ class Pipeline:
         """Speak the given text as is (enters the pipeline at the TTS)."""
         turn = Turn(TurnSource.SAY, question=text)
         turn.mark(Mark.FIRST_CLAUSE)
-        self.turns.begin(turn)
+        self._begin(turn)
         self._emit(turn, Route.SAY, split_text(text))
         return turn
 
@@ -240,7 +240,7 @@ class Pipeline:
         """Play recorded audio with lip sync from the face engine (no phoneme durations exist)."""
         turn = Turn(TurnSource.PLAY, question=description)
         turn.mark(Mark.FIRST_CLAUSE)
-        self.turns.begin(turn)
+        self._begin(turn)
         turn.publish(AnswerRecord(Route.PLAY, ()))
 
         def feed() -> None:
@@ -252,6 +252,12 @@ class Pipeline:
 
         threading.Thread(target=feed, name=f"talkerd-play-{turn.id}", daemon=True).start()
         return turn
+
+    def _begin(self, turn: Turn) -> None:
+        """A turn begun from outside the listener (typed, said, played) supersedes the one being answered,
+        and any speculation (the brain and the speech stage would otherwise wait on it first)."""
+        self._drop_speculation(Outcome.SUPERSEDED)
+        self.turns.begin(turn)
 
     # -- listener ---------------------------------------------------------------------------------
     def set_muted(self, muted: bool) -> dict:

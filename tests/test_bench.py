@@ -72,3 +72,12 @@ def test_bench_reports_streaming_floor_sequential_and_lip_sync(tmp_path):
     tts = summary["tts_first_chunk"]
     assert tts["words"] >= 40 and tts["chunks"] > 1
     assert 0 < tts["first_chunk_ms"] < tts["streamed_total_ms"]
+
+
+def test_a_bench_names_its_question_only_for_an_utterance_something_was_heard_in():
+    """A microphone's click heard as an empty utterance must stay no question (a kiosk ignores it), or
+    the bench would answer a phantom question and miss the real one spoken over its answer."""
+    from talkerd.bench import named
+
+    assert named("Is there parking?", "주차 있어요") == "Is there parking?"
+    assert named("Is there parking?", "  ") == "  " and named("Is there parking?", "") == ""

@@ -199,3 +199,12 @@ def test_the_agreement_rule():
     speculation.begin(fixed, "The toilets are on the left.")
     assert speculation.claim("toilets please", lambda: "The café is upstairs.") is None
     assert speculation.claim("toilets please", lambda: "The toilets are on the left.") is fixed
+
+
+def test_a_typed_question_does_not_wait_behind_a_held_answer(harness):
+    h = harness()
+    held = keep_held(h)
+    pause_after(h, "where are the toilets")
+    typed = h.pipeline.ask("facts: when do you open?")
+    assert typed.done.wait(WAIT_S) and not typed.is_cancelled and typed.route is Route.FACTS
+    assert held[0].is_cancelled and Mark.AUDIO_WRITTEN not in held[0].marks

@@ -12,6 +12,7 @@ scripted English question, so the rest of the pipeline sees the same text on eve
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 
 
 from ..audio import read_wav_mono
+from . import named
 from ..listen.sources import WavSource
 from .startup import measure_startup
 from .tts_chunks import measure_first_chunk_ratio
@@ -164,7 +166,7 @@ class Bench:
         return result
 
     def _one_turn(self, question: str, wav: Path) -> TurnFigures:
-        self.pipeline.question_filter = lambda heard: question
+        self.pipeline.question_filter = functools.partial(named, question)
         self._turn_done.clear()
         ended_before = len(self.source.speech_ended)
         self.source.queue_wav(wav)

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import named
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 600.0
@@ -35,7 +37,7 @@ class Script:
 
     def question(self, heard: str) -> str:
         with self._lock:
-            return self._question or heard
+            return named(self._question, heard) if self._question else heard
 
 
 def _prerendered(pipeline) -> bool:

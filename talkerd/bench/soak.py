@@ -15,6 +15,7 @@ script (as in ``talkerd bench``); vosk's real work and timing are kept.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import read_wav_mono
+from . import named
 from .latency import machine_description, synthesize_question
 from ..errors import ExitCode, TalkerError
 from .lipsync import estimate_lag
@@ -299,7 +301,7 @@ class Soak:
 
     def _one_turn(self, pipeline, which: int, *, record: bool) -> Turn | None:
         question, audio = self._questions[which]
-        pipeline.question_filter = lambda heard, question=question: question
+        pipeline.question_filter = functools.partial(named, question)
         done_before, turn_before = pipeline.turns_done, pipeline.turns.current
         if record:
             self.tap.recording = self.recorder.recording = True
