@@ -48,8 +48,9 @@ def test_a_window_no_wider_than_its_overlaps_is_refused():
 
 @pytest.fixture(scope="module")
 def tts(default_config):
+    """The voice as the single model speaks, its own durations kept (``max_leading_silence_ms`` off)."""
     cfg = default_config.tts.model_copy(update={"sentence_silence_ms": SILENCE_MS, "noise_scale": 0.0,
-                                                "noise_w": 0.0, "length_scale": 1.0})
+                                                "noise_w": 0.0, "length_scale": 1.0, "max_leading_silence_ms": None})
     engine = PiperTts.load(cfg, default_config.engines)
     engine.warm_up()
     yield engine
@@ -249,3 +250,25 @@ def test_the_health_board_lists_the_loaded_engines(tts, default_config):
     for entry in board.values():
         assert entry["state"] == "ok" and entry["backend"] == "onnxruntime" and entry["memory_mb"] >= 0
     assert Components(default_config).engine_board() == {}  # a part that did not load holds no engine
+
+
+def test_a_long_silence_before_a_sentence_is_shortened_and_nothing_else_changes(tts, default_config):
+    """The voice gives the start of "This sounds like a medical emergency." 0.75 s of silence."""
+    from talkerd.speak.playout import AUDIBLE_LEVEL
+
+    text = "This sounds like a medical emergency."
+    capped = PiperTts.load(tts.cfg.model_copy(update={"max_leading_silence_ms": 40}), default_config.engines)
+    try:
+        def first_sound_s(engine) -> float:
+            audio = np.concatenate([c.audio for c in engine.synthesize(text)]).astype(np.int32)
+            return int(np.flatnonzero(np.abs(audio) >= AUDIBLE_LEVEL)[0]) / engine.sample_rate
+
+        own, short = tts.phonemes_for(text), capped.phonemes_for(text)
+        assert own[1].start_s > 0.5 and first_sound_s(tts) > 0.5  # the voice's own lead
+        assert short[1].start_s <= 0.04 and first_sound_s(capped) < 0.1
+        cut = own[1].start_s - short[1].start_s
+        # Every phoneme after the lead keeps its duration, moved earlier by the cut.
+        assert [(p.phoneme, round(p.start_s - cut, 4), round(p.duration_s, 6)) for p in own[1:]] == \
+               [(p.phoneme, round(p.start_s, 4), round(p.duration_s, 6)) for p in short[1:]]
+    finally:
+        capped.close()

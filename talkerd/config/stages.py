@@ -98,6 +98,10 @@ class TtsConfig(Section):
     """Piper's duration variation; 0 makes timing repeatable."""
     sentence_silence_ms: int = Field(default=120, ge=0, le=2000)
     """Silence after each clause."""
+    max_leading_silence_ms: int | None = Field(default=40, ge=0, le=2000)
+    """The most silence the voice may put before a sentence's first sound (the duration it gives the
+    sentence-start marker): the voice sometimes gives it 0.75 s ("This sounds like a medical
+    emergency."). None keeps the voice's own durations."""
     chunk_overlap_frames: int = Field(default=24, ge=0, le=64)
     """Latent frames of context on each side of an audio-engine window (256 samples each); the
     decoder sees about ±43 frames, and 24 joins chunks to a relative error under 1e-3."""

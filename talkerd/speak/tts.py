@@ -69,6 +69,20 @@ class Window:
     """The latent frame at the window's first position (frames beyond the sentence are masked)."""
 
 
+def shorten_lead(frames_per_id: np.ndarray, lead_ids: int, most: int) -> np.ndarray:
+    """The frames of each id, with the first ``lead_ids`` (the sentence-start marker and its pad) given
+    at most ``most`` frames in all, taken from the front."""
+    frames = frames_per_id.copy()
+    excess = int(frames[:lead_ids].sum()) - most
+    for index in range(lead_ids):
+        if excess <= 0:
+            break
+        cut = min(excess, int(frames[index]))
+        frames[index] -= cut
+        excess -= cut
+    return frames
+
+
 def plan_windows(frames: int, window: int, overlap: int) -> list[Window]:
     """Cover ``frames`` latent frames with windows of ``window`` frames, each keeping ``overlap``
     frames of context on both sides except where it is flush with the sentence's start or end."""
@@ -195,7 +209,11 @@ class PiperTts:
             "scales": np.array([self.cfg.noise_scale, self.cfg.length_scale, self.cfg.noise_w], dtype=np.float32),
             "dp_noise": dp_noise,
         })
-        return out["m_p"], out["logs_p"], out["w_ceil"].reshape(-1).astype(np.int64)
+        frames = out["w_ceil"].reshape(-1).astype(np.int64)
+        if self.cfg.max_leading_silence_ms is not None:
+            most = int(self.cfg.max_leading_silence_ms / 1000.0 / self.seconds_per_frame)
+            frames = shorten_lead(frames, sentence.groups[0][1], most)
+        return out["m_p"], out["logs_p"], frames
 
     def _latents(self, m_p: np.ndarray, logs_p: np.ndarray, frames_per_id: np.ndarray) -> np.ndarray:
         """The latent frames z_p [1,192,T]: each phoneme's statistics repeated for its frames."""
