@@ -6,8 +6,8 @@ brain:    Question → Answerer → Clauses, then EndOfTurn      (answer/answere
 speech:   Clause → SpeechMaker → SpeechChunks                 (speech.py)
 playout:  SpeechChunks → speaker; EndOfTurn finishes the turn (playout.py)
 
-Every item carries its Turn; a cancelled turn's items are dropped at every boundary; a held (speculative) turn's items wait at the brain
-and the speech stage until it is released or cancelled. The turn registry
+Every item carries its Turn; a cancelled turn's items are dropped at every boundary; a held (speculative)
+turn's items wait at the brain and the speech stage until it is released or cancelled. The turn registry
 owns which turn is being answered: a new one supersedes the one before (queued or speaking), a visitor
 who speaks over the avatar (barge-in) cancels it, the playout finishes it.
 """
