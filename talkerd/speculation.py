@@ -3,9 +3,10 @@
 At each short pause (``endpointer.pause_ms``) the recogniser's partial transcript is answered ahead as a
 held turn (``Turn.hold``): the brain routes it and writes its first clause (an LLM answer's first clause
 is generated), the speech stage synthesises its first chunk (a pre-rendered answer's is ready at once),
-and both wait. When the turn ends and the final transcript says the same words, the held turn is
-released and plays at once; when the visitor goes on speaking, or the final says something else, it is
-cancelled before a sound of it is made, and nothing of it is kept in the LLM's history.
+and both wait. When the turn ends and the final question says the same words — or, for an answer
+spoken as written, gets the very same answer —, the held turn is released and plays at once; when the
+visitor goes on speaking, or the final asks something else, it is cancelled before a sound of it is
+made, and nothing of it is kept in the LLM's history.
 
 One speculation at a time, owned by the listener thread (the pipeline's ``_listen``).
 """
@@ -15,7 +16,6 @@ import enum
 import logging
 import re
 import threading
-
 from collections.abc import Callable
 
 from .messages import Turn

@@ -3,8 +3,9 @@
 Input: 16 kHz mono audio frames. Output, per frame, an ``EndpointEvent`` when something changed: speech
 started (after ``min_speech_ms`` of voiced audio); a short pause (``pause_ms``) began, or speech resumed
 after one; or the utterance ended — at the short pause when the end-of-turn model (``end_of_turn.py``)
-says the visitor has finished, else after ``min_silence_ms`` of silence, or at ``max_utterance_s``. The end carries the time of the last voiced
-frame, which is the true end of the visitor's speech that latency is measured from.
+says the visitor has finished, else after ``min_silence_ms`` of silence, or at ``max_utterance_s``. The
+end carries the time of the last voiced frame, which is the true end of the visitor's speech that latency
+is measured from.
 """
 from __future__ import annotations
 
