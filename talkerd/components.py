@@ -157,4 +157,4 @@ def build_pipeline(parts: Components, source, playout, liveness=None, events=Non
     answerer = Answerer(snapshot, parts.dialogue, conversation)
     return Pipeline(source=source, listener=listener, answerer=answerer, speech=speech,
                     playout=playout, health=parts.set_state, liveness=liveness, events=events,
-                    speculate=config.endpointer.speculate)
+                    speculate=config.endpointer.speculate, warm_up_questions=config.asr.warm_up_questions)

@@ -26,6 +26,7 @@ from .answer.clauses import split_text
 from .answer.conversation import EndReason
 from .events import EventBus, EventKind
 from .listen.listener import Heard, Listener, Paused, Resumed, SpeechStarted
+from .listen.warm_up import WarmUpSpeech
 from .messages import AnswerRecord, Clause, EndOfTurn, Mark, Question, Route, Turn, TurnSource
 from .speak.playout import Playout
 from .speak.speech_maker import SpeechMaker
@@ -107,8 +108,9 @@ class Heartbeats:
 class Pipeline:
     def __init__(self, *, source: AudioSource, listener: Listener | None, answerer: Answerer, speech: SpeechMaker,
                  playout: Playout, health: Health = lambda stage, state, detail: None, liveness: Liveness | None = None,
-                 events: EventBus | None = None, speculate: bool = False) -> None:
-        """``speculate``: answer what the visitor has said so far at each short pause (``speculation.py``)."""
+                 events: EventBus | None = None, speculate: bool = False, warm_up_questions: int = 0) -> None:
+        """``speculate``: answer what the visitor has said so far at each short pause (``speculation.py``);
+        ``warm_up_questions``: venue questions the voice says for the recogniser's warm-up (``warm_up.py``)."""
         self.source = source
         self.listener = listener
         self.answerer = answerer
@@ -137,13 +139,20 @@ class Pipeline:
             Resumed: lambda resumed: self._drop_speculation(Outcome.RESUMED),
         }
         playout.on_turn_end = self.turns.finish
-        speech.prerender(answerer.fixed_clauses())
+        self._warm_up_questions = warm_up_questions if listener is not None else 0
+        self.warm_up = WarmUpSpeech(speech.said, listener.warm_up if listener is not None else lambda audio, rate: None)
+        self._prepare_ahead()
+
+    def _prepare_ahead(self) -> None:
+        """What the speech worker makes in its idle time: the fixed answers, then the warm-up speech."""
+        self.speech.prerender(self.answerer.fixed_clauses())
+        self.warm_up.want(self.answerer.example_questions(self._warm_up_questions))
 
     def swap_venue(self, snapshot) -> None:
         """Reload: the next question sees the new persona and venue knowledge (``Answerer.swap``), and
         their fixed answers are rendered ahead anew."""
         self.answerer.swap(snapshot)
-        self.speech.prerender(self.answerer.fixed_clauses())
+        self._prepare_ahead()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def stages_to_start(self) -> tuple[str, ...]:
@@ -175,6 +184,8 @@ class Pipeline:
         self._stop.set()
         self._drop_speculation(Outcome.LOST)
         self.turns.cancel_current()
+        if self.listener is not None:
+            self.listener.close()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -426,10 +437,14 @@ class Pipeline:
 
     # -- speech -----------------------------------------------------------------------------------
     def _prerender(self) -> bool:
-        """While no visitor is being answered, render one fixed clause ahead (it stops the moment one is)."""
+        """While no visitor is being answered, render one fixed clause ahead, else say one warm-up
+        question (either stops the moment a visitor is answered)."""
         if self._answering() or not self.clauses.empty():
             return False
-        return self.speech.prerender_one(interrupted=lambda: self._answering() or self._stop.is_set())
+        def interrupted() -> bool:
+            return self._answering() or self._stop.is_set()
+
+        return self.speech.prerender_one(interrupted=interrupted) or self.warm_up.make_one(interrupted)
 
     def _answering(self) -> bool:
         return self.turns.busy or self.speculation.active
@@ -476,6 +491,7 @@ class Pipeline:
             "last_turn": None if last is None else turn_record(last),
             "latency_ms": self.stats.summary(),
             "prerendered": self.speech.cache.status() if self.speech.cache is not None else None,
+            "warm_up_pending": self.warm_up.pending,
         }
 
 

@@ -25,8 +25,17 @@ class Recogniser(Protocol):
     def finish(self):
         """End the utterance; an object with ``.text``."""
 
+    def abandon(self) -> None:
+        """The utterance begun is dropped without a final text."""
+
     def idle(self) -> None:
         """Nobody has spoken for a while: the moment for housekeeping that would slow a turn."""
+
+    def warm_up(self, audio, sample_rate: int) -> None:
+        """Speech (int16 arrays) for every fresh recogniser to decode before it is used."""
+
+    def close(self) -> None:
+        """Stop background work (a renewal under way)."""
 
 
 class Knowledge(Protocol):

@@ -21,6 +21,7 @@ from talkerd.listen.listener import Listener
 from talkerd.messages import AudioFrame, EndOfTurn, Mark, Route, SpeechChunk, Turn, TurnSource, Utterance
 from talkerd.pipeline import Pipeline
 from talkerd.speak.playout import Playout
+from talkerd.speak.prerendered import SpeechCache
 from talkerd.speak.speech_maker import SpeechMaker
 
 RATE = 8000
@@ -147,6 +148,15 @@ class FakeRecogniser:
     def idle(self) -> None:
         self.idle_calls = getattr(self, "idle_calls", 0) + 1
 
+    def abandon(self) -> None:
+        pass
+
+    def warm_up(self, audio, sample_rate: int) -> None:
+        self.warmed_on = getattr(self, "warmed_on", []) + [(tuple(audio), sample_rate)]
+
+    def close(self) -> None:
+        pass
+
 
 class ScriptedMic:
     """Stands for the microphone: yields the frames the test puts in ``frames`` (and a silent one meanwhile)."""
@@ -169,19 +179,21 @@ class ScriptedMic:
 
 
 class Harness:
-    def __init__(self, *, dialogue=None, barge_in=False, mic=False, speculate=True) -> None:
+    def __init__(self, *, dialogue=None, barge_in=False, mic=False, speculate=True, venue=None, warm_up_questions=0,
+                 prerender=False) -> None:
         self.dialogue = dialogue if dialogue is not None else FakeDialogue()
         self.tts, self.speaker, self.health = FakeTts(), FastSpeaker(), []
         self.mic = ScriptedMic() if mic else None
         self.recogniser = FakeRecogniser()
         persona = PersonaConfig(name="Ava", unknown_answer="I don't know, please ask staff.", apology="Sorry, I lost my words.", greeting="")
-        answerer = Answerer(VenueSnapshot(persona, None, FakeKnowledge()), self.dialogue)
+        answerer = Answerer(VenueSnapshot(persona, venue, FakeKnowledge()), self.dialogue)
         listener = Listener(FakeEndpointer(), self.recogniser, barge_in=barge_in) if mic else None
         playout = Playout(self.speaker, RATE, AudioConfig(output_buffer_ms=20))
-        speech = SpeechMaker(self.tts, None, FaceConfig(), RATE, 30)
+        speech = SpeechMaker(self.tts, None, FaceConfig(), RATE, 30, SpeechCache(None, 64.0) if prerender else None)
         source = self.mic or type("Silence", (), {"description": "none", "has_audio": False})()
         self.pipeline = Pipeline(source=source, listener=listener, answerer=answerer, speech=speech, playout=playout,
-                                 health=lambda *report: self.health.append(report), speculate=speculate)
+                                 health=lambda *report: self.health.append(report), speculate=speculate,
+                                 warm_up_questions=warm_up_questions)
         self.finished: list[Turn] = []
         self.pipeline.on_turn_end = self.finished.append
         self.pipeline.start()

@@ -134,6 +134,12 @@ class Answerer:
         texts = fixed_answers(snapshot.persona, snapshot.venue, emergencies, facts_as_written=self._dialogue is None)
         return tuple(clause for text in texts for clause in split_text(text))
 
+    def example_questions(self, limit: int) -> tuple[str, ...]:
+        """What visitors ask here: the first question of each curated entry, at most ``limit``."""
+        venue = self.snapshot.venue
+        entries = venue.entries if venue is not None else ()
+        return tuple(entry.questions[0] for entry in entries if entry.questions)[:limit]
+
     def decide(self, question: str) -> Decision:
         """The route ``question`` takes, and the words it is answered with when they are fixed. Pure:
         nothing is counted or remembered (the pipeline also asks it to compare two transcripts)."""

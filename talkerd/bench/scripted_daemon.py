@@ -3,8 +3,9 @@ black-box benchmark, with one difference: what vosk heard is replaced by the que
 speaking, which it names on stdin (one line each) before it speaks it. The only vosk model here is
 Korean; vosk's real work and timing are kept, as in ``talkerd bench`` and ``talkerd soak``.
 
-Prints ``ready`` on stdout once the daemon is ready and its fixed answers are pre-rendered (that work
-takes the CPU after READY=1, and a kiosk has long finished it when the first visitor comes).
+Prints ``ready`` on stdout once the daemon is ready, its fixed answers are pre-rendered and its
+recogniser is warmed (that work takes the CPU after READY=1, and a kiosk has long finished it when the
+first visitor comes).
 
     python -m talkerd.bench.scripted_daemon CONFIG [LOG_LEVEL]
 """
@@ -40,9 +41,13 @@ class Script:
             return named(self._question, heard) if self._question else heard
 
 
-def _prerendered(pipeline) -> bool:
-    cache = pipeline.status()["prerendered"]
-    return cache is None or cache["pending"] == 0
+def _prepared(daemon) -> bool:
+    """The fixed answers are pre-rendered, and the recogniser is warmed on the venue's questions."""
+    status = daemon.pipeline.status()
+    cache = status["prerendered"]
+    asr = daemon.parts.asr
+    return ((cache is None or cache["pending"] == 0) and status["warm_up_pending"] == 0
+            and not getattr(asr, "renewing", False))
 
 
 def _announce_when_ready(daemon, script: Script) -> None:
@@ -52,7 +57,7 @@ def _announce_when_ready(daemon, script: Script) -> None:
         daemon.stop_event.set()
         return
     daemon.pipeline.question_filter = script.question
-    while not _prerendered(daemon.pipeline) and time.monotonic() < deadline:
+    while not _prepared(daemon) and time.monotonic() < deadline:
         time.sleep(0.2)
     sys.stdout.write("ready\n")
     sys.stdout.flush()

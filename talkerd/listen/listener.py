@@ -66,9 +66,20 @@ class Listener:
 
     def lost(self) -> None:
         """The microphone is gone: drop any half utterance."""
+        self._drop_utterance()
+        self._preroll, self.partial_text = [], ""
+
+    def warm_up(self, audio, sample_rate: int) -> None:
+        """Speech for every fresh recogniser to decode before it takes over (``Recogniser.warm_up``)."""
+        self._asr.warm_up(audio, sample_rate)
+
+    def close(self) -> None:
+        self._asr.close()
+
+    def _drop_utterance(self) -> None:
         if self._endpointer.in_speech:
             self._endpointer.reset()
-        self._preroll, self.partial_text = [], ""
+            self._asr.abandon()
 
     def feed(self, frame: AudioFrame, *, avatar_speaking: bool) -> SpeechStarted | Paused | Resumed | Heard | None:
         if self._preroll_frames is None:
@@ -76,8 +87,7 @@ class Listener:
         if avatar_speaking:
             self._quiet_since, self._told_idle = frame.captured_at, False  # the avatar talking is not quiet
         if avatar_speaking and not self.barge_in:
-            if self._endpointer.in_speech:
-                self._endpointer.reset()
+            self._drop_utterance()
             return None
         was_speaking = self._endpointer.in_speech
         event = self._endpointer.feed(frame)

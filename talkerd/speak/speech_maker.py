@@ -90,6 +90,22 @@ class SpeechMaker:
             cache.put(text, RenderedClause(tuple(pieces)))
         return True
 
+    def said(self, text: str, cancelled: Callable[[], bool] = lambda: False) -> tuple[np.ndarray, int] | None:
+        """``text`` in the voice, as one array at the voice's own rate, without a mouth track (the
+        recogniser's warm-up speech); None without a voice, or when the voice fails on it."""
+        tts = self._tts
+        if tts is None:
+            return None
+        try:
+            pieces = list(tts.synthesize(text, cancelled=cancelled))
+        except Exception as exc:  # as for a pre-rendered clause: the live path logs the voice's failures
+            log.warning("could not say %r: %s", text[:60], exc, extra={"stage": "tts"})
+            return None
+        if not pieces:
+            return None
+        rate = pieces[0].sample_rate
+        return np.concatenate([resample(piece.audio, piece.sample_rate, rate) for piece in pieces]), rate
+
     def _rendered(self, piece) -> RenderedPiece:
         phonemes = shift_phonemes(piece.phonemes, piece.offset_s, len(piece.audio) / piece.sample_rate)
         mouth = self.mouth_track(piece.audio, piece.sample_rate, phonemes)
