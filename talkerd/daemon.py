@@ -25,6 +25,7 @@ from .events import EventBus, EventKind
 from .logging_setup import RecentProblems
 from .ota.daemon_side import catch_up as catch_up_engines, release_of
 from .pipeline import Pipeline
+from .signals import SignalRelay
 from .speak.playout import DEFAULT_OUTPUT_RATE, NullOutput, OutputMode, Playout, PyAudioOutput
 
 if TYPE_CHECKING:
@@ -316,9 +317,10 @@ class Daemon:
         self.control.start()
         from .control.textfile import MetricsWriter
         metrics = MetricsWriter.start_for(self)  # None unless [metrics] textfile is set
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self._reload_on_signal, daemon=True).start())
+        signals = SignalRelay({
+            signal.SIGTERM: self._on_stop_signal, signal.SIGINT: self._on_stop_signal,
+            signal.SIGHUP: lambda: threading.Thread(target=self._reload_on_signal, name="talkerd-reload", daemon=True).start(),
+        }).start()
         loader = threading.Thread(target=self._load_or_stop, name="talkerd-loader", daemon=True)
         loader.start()
         threading.Thread(target=self._supervise, name="talkerd-supervisor", daemon=True).start()
@@ -338,6 +340,7 @@ class Daemon:
                 self.pipeline.stop()
             sink.close()
             _close_audio_devices()
+            signals.stop()
         return self.exit_code
 
     def _on_stop_signal(self, *_) -> None:

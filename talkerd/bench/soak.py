@@ -64,6 +64,8 @@ as between two visitors, which is when the daemon does its housekeeping (a fresh
 QUIET_MARGIN_S = 5.0
 """A quiet spell lasts ``asr.renew_idle_s`` and this: a microphone outage (at most 4 s) in it must not hide
 the quiet from the daemon."""
+RENEWAL_TIMEOUT_S = 120.0
+"""The longest a quiet spell waits for the fresh recogniser begun in it to be warmed and take over."""
 DEVICES = {"microphone": MICROPHONE, "speaker": SPEAKER}
 STATE_AGE_RESOLUTION_S = 0.1
 """The status gives how long a part has been in its state to a tenth of a second."""
@@ -329,6 +331,9 @@ class Soak:
     def _quiet_spell(self) -> None:
         """One visitor left, the next is not there yet: nobody speaks for a while."""
         time.sleep(self.daemon.config.asr.renew_idle_s + QUIET_MARGIN_S)
+        asr = self.daemon.parts.asr
+        if asr is not None:  # a renewal begun in the quiet warms its recogniser in the background: its end
+            asr.wait_renewed(RENEWAL_TIMEOUT_S)  # is the state the figures are taken in
         self.report.quiet_spells += 1
 
     def _question_may_be_heard(self, spoken_from: float) -> bool:
