@@ -42,6 +42,10 @@ from documentation; measured by tools/jetson-acceptance)."""
 VOSK_FACTOR = 2.05
 """Resident size ÷ model folder size: 517.7 MiB resident (model, recogniser, 10 s of audio) for the
 252 MiB Korean model. Kaldi expands the compressed graph and acoustic model on load."""
+VOSK_WARM_UP_MB_PER_QUESTION = 12.0
+"""The graph cache a recogniser keeps per warm-up question (``asr.warm_up_questions``): 36 MiB of C heap
+for 3 venue questions, 87 MiB for 10 (tools/asr_warm_up_bench.py). It is there twice while a renewal
+warms a fresh recogniser beside the one in use."""
 
 ORT_SESSION_MB = 13.0
 """An ONNX Runtime CPU session's own memory beyond its weights (Silero VAD: 14.6 MiB for 1.3 MiB)."""
@@ -152,7 +156,10 @@ def asr_estimate(config: Config) -> Estimate:
     if not path.is_dir():
         return Estimate("asr", 0.0, "not counted", f"asr: not counted: no vosk model folder at {path}")
     size_mb = folder_bytes(path) / MIB
-    return Estimate("asr", size_mb * VOSK_FACTOR, f"vosk model {size_mb:.0f} MB on disk × {VOSK_FACTOR}")
+    warm_mb = 2 * config.asr.warm_up_questions * VOSK_WARM_UP_MB_PER_QUESTION
+    return Estimate("asr", size_mb * VOSK_FACTOR + warm_mb,
+                    f"vosk model {size_mb:.0f} MB on disk × {VOSK_FACTOR} + warm-up cache {warm_mb:.0f} MB "
+                    f"({config.asr.warm_up_questions} questions, twice while a fresh recogniser is warmed)")
 
 
 def endpointer_estimate(config: Config) -> Estimate:
