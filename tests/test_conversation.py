@@ -17,7 +17,7 @@ from talkerd.control.client import COMMANDS
 from talkerd.events import EventBus, EventKind
 
 from .conftest import MODELS
-from .test_pipeline import harness  # noqa: F401  (the pipeline on fakes, as test_pipeline builds it)
+from .pipeline_fakes import harness  # noqa: F401  (the pipeline on fakes, as pipeline_fakes.py builds it)
 
 
 class Clock:
@@ -180,7 +180,7 @@ def test_conversation_events_are_readable_in_watch():
 
 def test_the_pipeline_ends_an_idle_conversation_on_its_own_and_on_request(harness):
     """The pipeline's brain worker checks the idle time while no question waits; ``end_conversation``
-    (``talkerctl end-conversation``) ends one at once. Fakes from test_pipeline stand for the stages."""
+    (``talkerctl end-conversation``) ends one at once. Fakes from pipeline_fakes.py stand for the stages."""
     h = harness()
     clock, forgotten = Clock(), []
     watch = h.pipeline.events.subscribe()

@@ -16,7 +16,7 @@ from talkerd.config import GuardConfig
 from talkerd.messages import Route
 
 from .conftest import MODELS
-from .test_pipeline import harness  # noqa: F401  (the pipeline fixture)
+from .pipeline_fakes import harness  # noqa: F401  (the pipeline fixture)
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +236,9 @@ def test_no_clause_smollm2_speaks_carries_an_unsupported_claim(default_config, k
 
 
 def test_the_pipeline_publishes_each_block_with_its_turn(harness):
-    """The real pipeline (tests/test_pipeline.py's fakes): a guard event for the turn, and the turn's
+    """The real pipeline (tests/pipeline_fakes.py): a guard event for the turn, and the turn's
     published answer is what was spoken."""
-    from .test_pipeline import WAIT_S, FakeDialogue, FakeKnowledge
+    from .pipeline_fakes import WAIT_S, FakeDialogue, FakeKnowledge
 
     h = harness(dialogue=FakeDialogue("We open at 9. Ask John Smith at the door."))
     snapshot = h.pipeline.answerer.snapshot

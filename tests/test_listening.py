@@ -147,7 +147,7 @@ def test_a_quiet_moment_renews_vosk_and_lets_its_graph_cache_go(tmp_path, questi
 def test_the_listener_tells_the_recogniser_once_per_quiet_spell():
     from talkerd.listen.listener import Listener
 
-    from .test_pipeline import FakeEndpointer, FakeRecogniser
+    from .pipeline_fakes import FakeEndpointer, FakeRecogniser
 
     recogniser = FakeRecogniser()
     listener = Listener(FakeEndpointer(), recogniser, barge_in=False, idle_after_s=1.0)

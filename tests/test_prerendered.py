@@ -14,7 +14,7 @@ from talkerd.speak.prerendered import FILE_SUFFIX, SpeechCache
 from talkerd.speak.speech_maker import SpeechMaker
 from talkerd.speak.tts import PiperTts
 
-from .test_pipeline import RATE, FakeKnowledge, FakeTts, FastSpeaker
+from .pipeline_fakes import RATE, FakeKnowledge, FakeTts, FastSpeaker
 
 TEXT = "We open at 9 in the morning, Monday to Saturday."
 FPS = 30
@@ -96,7 +96,7 @@ def test_clauses_over_the_memory_limit_are_spoken_live(tts):
     assert len(spoken(speech)[0]) > 0
 
 
-# -- the pipeline (fakes from test_pipeline) ---------------------------------------------------------------
+# -- the pipeline (fakes from pipeline_fakes.py) ---------------------------------------------------------------
 def venue(answer: str) -> VenueConfig:
     return VenueConfig(name="Riverside Books", entries=[VenueEntry(topic="toilets", questions=["Where are the toilets?"],
                                                                    answer=answer, keywords=["toilet"])])

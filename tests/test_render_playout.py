@@ -10,7 +10,7 @@ import pytest
 from talkerd.config import AudioConfig
 from talkerd.messages import EndOfTurn, Mark, SpeechChunk, Turn, TurnSource
 from talkerd.mouth import MOUTH_CHANNELS
-from talkerd.pipeline import TurnRegistry
+from talkerd.turns import TurnRegistry
 from talkerd.speak.playout import NullOutput, Playout
 from talkerd.render import DefaultAvatar, RenderLoop, WindowSink, mouth_opening
 

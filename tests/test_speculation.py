@@ -1,6 +1,6 @@
 """Speculative answers on the real ``Pipeline``: prepared at a pause, heard only if the final agrees.
 
-The seams are test_pipeline's fakes (vosk, the knowledge, llama.cpp, the voice, the speaker), each with
+The seams are the fakes in pipeline_fakes.py (vosk, the knowledge, llama.cpp, the voice, the speaker), each with
 its own tests on the real thing; the endpointer's real pause and resume events are tested in
 test_listening. Assertions are on turn records, their traces and what reached the speaker.
 """
@@ -15,7 +15,7 @@ from talkerd.events import EventKind
 from talkerd.messages import Mark, Route, TurnSource
 from talkerd.speculation import Speculation, same_words
 
-from .test_pipeline import WAIT_S, FakeDialogue, Harness
+from .pipeline_fakes import WAIT_S, FakeDialogue, Harness
 
 
 class CountingDialogue:

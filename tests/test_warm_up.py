@@ -1,5 +1,5 @@
 """The recogniser's warm-up speech: the venue's questions, said by the voice in the speech worker's idle
-time after the fixed answers, and given to the listener. test_pipeline's fakes stand for the voice and
+time after the fixed answers, and given to the listener. the fakes in pipeline_fakes.py stand for the voice and
 vosk (``FakeRecogniser.warmed_on`` keeps what it was given; the real renewal is in test_asr_renewal)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from talkerd.answer.answerer import VenueSnapshot
 from talkerd.config import PersonaConfig, VenueConfig, VenueEntry
 from talkerd.listen.warm_up import WarmUpSpeech
 
-from .test_pipeline import RATE, FakeKnowledge, harness  # noqa: F401 (the fixture)
+from .pipeline_fakes import RATE, FakeKnowledge, harness  # noqa: F401 (the fixture)
 
 
 def venue(*topics: str) -> VenueConfig:
