@@ -181,9 +181,7 @@ class VoskAsr:
             log.warning("asr: no fresh recogniser (%s): %s", why, exc, extra={"stage": "asr"})
             return
         with self._quiet:
-            while self._hearing and not self._closing:
-                self._quiet.wait()
-            if self._closing:
+            if not self._wait_for_quiet():
                 return
             old, self._recognizer = self._recognizer, fresh
             utterances, self._since_renewal = self._since_renewal, 0
@@ -200,10 +198,14 @@ class VoskAsr:
         recognizer.Reset()
         for offset in range(0, len(pcm), block):
             with self._quiet:
-                while self._hearing and not self._closing:
-                    self._quiet.wait()
-                if self._closing:
+                if not self._wait_for_quiet():
                     return False
             recognizer.AcceptWaveform(pcm[offset : offset + block])
         recognizer.FinalResult()
         return True
+
+    def _wait_for_quiet(self) -> bool:
+        """With ``_quiet`` held: until no utterance is being heard; False when closing instead."""
+        while self._hearing and not self._closing:
+            self._quiet.wait()
+        return not self._closing
