@@ -7,6 +7,7 @@ import pytest
 from talkerd.answer.answerer import Answerer, VenueSnapshot
 from talkerd.answer.knowledge import VenueKnowledge
 from talkerd.answer.knowledge.evaluate import accuracy, evaluate, load_questions
+from talkerd.answer.knowledge.semantic import SemanticIndex
 from talkerd.answer.safety import SafetyIntents
 from talkerd.config import SafetyConfig, SafetyIntent, parse_config
 from talkerd.errors import ConfigError
@@ -153,3 +154,34 @@ def test_an_emergency_is_logged_with_its_turn(answerer, caplog):
         answerer.reply("there's smoke coming from the toilets", turn_id=12)
     [record] = [r for r in caplog.records if getattr(r, "stage", None) == "safety"]
     assert record.turn_id == 12 and "fire" in record.getMessage()
+
+
+class VectorEmbedder:
+    """Stands for the ``SentenceEmbedder`` (all-MiniLM-L6-v2, tested with its engine in
+    tests/test_safety_by_meaning.py): each text's unit vector is given by the test, so that it sets the
+    cosines exactly: to the example on axis 0, to the venue's text on axis 1."""
+
+    def __init__(self, to_example: dict[str, tuple[float, float]]) -> None:
+        self._cosines = {"collapsed": (1.0, 0.0), "where is the cafe": (0.0, 1.0), **to_example}
+
+    def embed(self, texts):
+        out = np.zeros((len(texts), 3), dtype=np.float32)
+        for row, text in enumerate(texts):
+            example, venue = self._cosines[text]
+            out[row] = (example, venue, np.sqrt(1.0 - example ** 2 - venue ** 2))
+        return out
+
+
+def test_an_emergency_far_from_the_venue_is_matched_below_the_absolute_score():
+    config = SafetyConfig(intents=[SafetyIntent(name="medical", examples=["collapsed"], answer="Call for help.")])
+    far, near, faint = "he went grey and slid to the floor", "where do I go for a sit down", "my shoes are wet"
+    embedder = VectorEmbedder({far: (0.45, 0.1), near: (0.45, 0.4), faint: (0.3, 0.0)})
+    venue = SemanticIndex(embedder, [["where is the cafe"]])
+    assert config.venue_floor <= 0.45 < config.semantic_score and 0.3 < config.venue_floor
+    alone = SafetyIntents(config, embedder)
+    beside = SafetyIntents(config, embedder, venue)
+    assert alone.match(far) is None
+    found = beside.match(far)
+    assert (found.intent, found.by, found.score) == ("medical", "meaning beside the venue", pytest.approx(0.45, abs=1e-6))
+    assert beside.match(near) is None      # only 0.05 closer to the example than to the venue's text
+    assert beside.match(faint) is None     # far from the venue, but too far from any emergency too

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except TalkerError as exc:
         print(f"knowledge_accuracy: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    outcomes = evaluate(knowledge, question_set.questions, SafetyIntents(config.safety, knowledge.embedder))
+    outcomes = evaluate(knowledge, question_set.questions, SafetyIntents(config.safety, knowledge.embedder, knowledge.semantic_index))
     _table(outcomes)
     by_kind = _groups(outcomes, lambda o: o.question.kind.value)
     by_style = _groups(outcomes, lambda o: o.question.style or "-")
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     _print_groups("accuracy by style", by_style)
     overall = accuracy(outcomes)
     false_confident = [o.question.text for o in outcomes if o.false_confident]
+    confident_wrong = [o.question.text for o in outcomes if o.confident_wrong]
+    false_alarms = [o.question.text for o in outcomes if o.false_alarm]
     times = sorted(match_times_us(knowledge, question_set.questions, args.rounds))
     timing = {
         "median_us": round(statistics.median(times), 1),
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"overall    {sum(o.correct for o in outcomes)}/{len(outcomes)} = {100.0 * overall:.1f} % "
           f"(required {100.0 * question_set.min_accuracy:.0f} %)")
     print(f"false confident answers to uncovered venue questions: {len(false_confident)}")
+    print(f"answers spoken as written and wrong: {len(confident_wrong)}")
+    print(f"questions that are no emergency taken for one: {len(false_alarms)}")
     print(f"match time over {len(times)} calls: median {timing['median_us']} µs, mean {timing['mean_us']} µs, "
           f"p95 {timing['p95_us']} µs, max {timing['max_us']} µs")
     if args.json:
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             "by_kind": {k: {"correct": r, "total": t} for k, (r, t) in by_kind.items()},
             "by_style": {k: {"correct": r, "total": t} for k, (r, t) in by_style.items()},
             "false_confident": false_confident,
+            "confident_wrong": confident_wrong,
+            "false_alarms": false_alarms,
             "match_time": timing,
         }
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -51,10 +51,11 @@ class VenueSnapshot:
     @classmethod
     def of(cls, config, knowledge: Knowledge | None) -> VenueSnapshot:
         """The snapshot of a ``config.Config``: its persona, venue, safety intents and guard. The safety
-        intents match by meaning too when the knowledge has a sentence embedder (``knowledge.semantic``)."""
+        intents match by meaning too when the knowledge has a sentence embedder (``knowledge.semantic``),
+        weighed against the venue's own texts."""
         guard = GroundingGuard.for_venue(config.guard, config.persona, config.venue, config.llm) if config.guard.enabled else None
-        embedder = getattr(knowledge, "embedder", None)
-        return cls(config.persona, config.venue, knowledge, SafetyIntents(config.safety, embedder), guard)
+        safety = SafetyIntents(config.safety, getattr(knowledge, "embedder", None), getattr(knowledge, "semantic_index", None))
+        return cls(config.persona, config.venue, knowledge, safety, guard)
 
 
 def fixed_answers(persona, venue, emergencies: tuple[str, ...], *, facts_as_written: bool) -> tuple[str, ...]:

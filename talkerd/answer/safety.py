@@ -10,7 +10,13 @@ Matching is by meaning as far as the kiosk can judge it:
   together in any order ("chest pain" in "pain in my chest"). Negations stay content words, so "can't
   find my son" is an emergency and "where can I find my son a present" is not;
 - with a sentence embedder (``knowledge.semantic.SentenceEmbedder``) when one is given: a question at
-  least ``safety.semantic_score`` similar (cosine) to an example matches too.
+  least ``safety.semantic_score`` similar (cosine) to an example matches too;
+- and, given the venue's own texts embedded (``knowledge.semantic.SemanticIndex``), relative to the
+  venue: a question at least ``safety.venue_floor`` similar to an example and ``safety.venue_margin``
+  closer to it than to any entry question or fact line. A visitor's emergency is said in countless ways
+  and its similarity to the nearest example is often low (0.35–0.5), as low as some venue questions
+  reach; but a venue question is closer still to what the venue answers, and an emergency is not.
+  Small talk alone ("hey, how is it going") is never weighed this way: the venue's texts do not cover it.
 
 The first intent in the configured order that matches wins.
 """
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import SafetyConfig, SafetyIntent
+from .knowledge.cues import strip_small_talk
 from .knowledge.text import is_stop_word, stem, words
 
 MAX_QUESTION_WORDS = 60
@@ -46,7 +53,8 @@ class SafetyMatch:
     example: str
     """The example that matched (by words) or came closest (by meaning)."""
     by: str
-    """"words" or "meaning"."""
+    """"words", "meaning" (close to an example) or "meaning beside the venue" (close enough to an
+    example, and much closer to it than to anything the venue answers)."""
     score: float
     """1 for a match by words; the cosine similarity for one by meaning."""
 
@@ -106,8 +114,11 @@ def _said_in_any_order(content: frozenset[str], question: Sequence[str]) -> bool
 class SafetyIntents:
     """The configured emergencies, prepared once; ``match`` is a few list scans per example."""
 
-    def __init__(self, config: SafetyConfig, embedder: Any | None = None) -> None:
+    def __init__(self, config: SafetyConfig, embedder: Any | None = None, venue_texts: Any | None = None) -> None:
+        """``embedder``: a ``SentenceEmbedder`` to match by meaning too; ``venue_texts``: the venue's
+        ``SemanticIndex`` (made with the same embedder), to match relative to the venue too."""
         self._config = config
+        self._venue_texts = venue_texts
         self._examples = [
             _Example(intent, text, tuple(_stems(text)), _content(text))
             for intent in config.intents for text in intent.examples
@@ -130,11 +141,22 @@ class SafetyIntents:
     def _by_meaning(self, question: str) -> SafetyMatch | None:
         if self._vectors is None or not question.strip():
             return None
-        scores = self._vectors @ self._embedder.embed([question])[0]
+        vector = self._embedder.embed([question])[0]
+        scores = self._vectors @ vector
         best = int(scores.argmax())
-        if scores[best] < self._config.semantic_score:
-            return None
-        return self._answer(self._examples[best], "meaning", float(scores[best]))
+        score = float(scores[best])
+        if score >= self._config.semantic_score:
+            return self._answer(self._examples[best], "meaning", score)
+        if self._far_from_the_venue(question, vector, score):
+            return self._answer(self._examples[best], "meaning beside the venue", score)
+        return None
+
+    def _far_from_the_venue(self, question: str, vector, score: float) -> bool:
+        if self._venue_texts is None or score < self._config.venue_floor:
+            return False
+        if not strip_small_talk(" ".join(words(question, MAX_QUESTION_WORDS)))[0]:
+            return False
+        return score - self._venue_texts.closest(vector) >= self._config.venue_margin
 
     def answers(self) -> tuple[str, ...]:
         """Every emergency's answer as it is spoken (the speech cache renders them ahead)."""

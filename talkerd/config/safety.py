@@ -107,6 +107,13 @@ class SafetyConfig(Section):
     Setting this list replaces the defaults."""
     semantic_score: float = Field(default=0.6, gt=0.0, le=1.0)
     """With a sentence embedder: a question at least this similar to an example is that emergency."""
+    venue_floor: float = Field(default=0.35, gt=0.0, le=1.0)
+    """With a sentence embedder and the venue's texts: a question at least this similar to an example,
+    and ``venue_margin`` closer to it than to any of the venue's entry questions and fact lines, is that
+    emergency too (a visitor's emergency is far from everything the venue answers)."""
+    venue_margin: float = Field(default=0.2, gt=0.0, le=1.0)
+    """How much closer (in cosine) to an emergency's example than to the venue's closest text a question
+    must be for ``venue_floor`` to apply."""
 
 
 DEFAULT_BLOCKED_WORDS = ("damn", "shit", "fuck", "bitch", "bastard", "crap", "idiot", "stupid", "moron", "dumb", "shut up")

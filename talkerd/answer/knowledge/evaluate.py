@@ -59,6 +59,20 @@ class Outcome:
         """A curated answer to a question the knowledge does not cover: the worst failure."""
         return self.match.kind is MatchKind.CURATED and self.question.kind is MatchKind.UNKNOWN
 
+    @property
+    def confident_wrong(self) -> bool:
+        """An answer spoken as written (curated, ambiguous, emergency) that is not the one expected."""
+        return self.match.kind in AS_WRITTEN and not self.correct
+
+    @property
+    def false_alarm(self) -> bool:
+        """A question that is no emergency answered as one."""
+        return self.match.kind is MatchKind.EMERGENCY and self.question.kind is not MatchKind.EMERGENCY
+
+
+AS_WRITTEN = frozenset({MatchKind.CURATED, MatchKind.AMBIGUOUS, MatchKind.EMERGENCY})
+"""The routes whose answer is spoken word for word, with the kiosk's confidence."""
+
 
 def _fail(path: Path, where: str, problem: str) -> RequestError:
     return RequestError(f"{path}: {where}: {problem}", code="bad_question_set")

@@ -113,3 +113,8 @@ class SemanticIndex:
         if self._vectors is not None:
             np.maximum.at(best, self._owner, self._vectors @ self._embedder.embed([question])[0])
         return best
+
+    def closest(self, vector: np.ndarray) -> float:
+        """The highest cosine between an embedded question (a unit vector) and any of the texts
+        (-1 without texts)."""
+        return -1.0 if self._vectors is None else float((self._vectors @ vector).max())
