@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import pytest
+
 from talkerd.config import EnginesConfig
 from tests.conftest import DEFAULT_CONFIG, MODELS, ROOT
 
@@ -40,9 +42,26 @@ def export_minilm(build_dir: Path) -> EnginesConfig:
     return EnginesConfig(dir=ROOT / "engines", build_dir=build_dir, backend="onnxruntime", cpu_threads=2)
 
 
-def semantic_config(path: Path, engines: EnginesConfig) -> Path:
-    """The development config (knowledge.semantic on) with every path absolute and its engines' build
-    folder at ``engines.build_dir``."""
-    text = DEFAULT_CONFIG.read_text().replace('build_dir = "../var/engines"', f'build_dir = "{engines.build_dir}"')
-    path.write_text(text.replace('"../', f'"{ROOT}/'))
+def semantic_config(path: Path, engines: EnginesConfig, source: Path = DEFAULT_CONFIG) -> Path:
+    """A config of the repository (knowledge.semantic on; the development one unless ``source``) with
+    every path absolute and its engines' build folder at ``engines.build_dir``."""
+    up = "../" * len(source.parent.relative_to(ROOT).parts)
+    text = source.read_text().replace(f'build_dir = "{up}var/engines"', f'build_dir = "{engines.build_dir}"')
+    path.write_text(text.replace(f'"{up}', f'"{ROOT}/'))
     return path
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    """The minilm-l6 engine exported into the module's own build folder (its engines config)."""
+    return export_minilm(tmp_path_factory.mktemp("engines"))
+
+
+@pytest.fixture(scope="module")
+def embedder(engines):
+    """The real sentence embedder on that engine, closed after the module."""
+    from talkerd.answer.knowledge.semantic import EngineEmbedder
+
+    embedder = EngineEmbedder.open(engines, ENGINE)
+    yield embedder
+    embedder.close()

@@ -18,24 +18,12 @@ from talkerd.config import KnowledgeConfig, VenueEntry, load_config
 from talkerd.errors import EngineError
 from talkerd.messages import Route
 from tests.conftest import ROOT
-from tests.semantic_helpers import ENGINE, export_minilm, minilm_job, semantic_config
+from tests.semantic_helpers import ENGINE, embedder, engines, export_minilm, minilm_job, semantic_config  # noqa: F401 (fixtures)
 
 import prepare_engines  # noqa: E402  (tools/, on the path through semantic_helpers)
 import minilm_reference  # noqa: E402
 
 REFERENCE = json.loads((ROOT / "engines" / ENGINE / "reference.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def engines(tmp_path_factory):
-    return export_minilm(tmp_path_factory.mktemp("engines"))
-
-
-@pytest.fixture(scope="module")
-def embedder(engines):
-    embedder = EngineEmbedder.open(engines, ENGINE)
-    yield embedder
-    embedder.close()
 
 
 @pytest.fixture(scope="module")

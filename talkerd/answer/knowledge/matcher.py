@@ -19,7 +19,9 @@ A document's score is the lexical one (``index``); with ``knowledge.semantic`` i
 and its meaning score: the cosine between the question and the document's closest text (``semantic``)
 mapped linearly so that ``semantic_floor`` scores 0 and ``semantic_confident`` scores
 ``confident_score`` (capped at 1). Either kind of evidence alone can make a match confident; the margin
-to the next entry then decides whether it is unambiguous.
+to the next entry then decides whether it is unambiguous. An entry about days of the week (its topic
+or questions name some) whose answer names only other days than the question does (``days``) scores ``DAY_CONFLICT_WEIGHT`` of that: it may still inform the
+LLM, but is never answered as written on the strength of the other words.
 """
 from __future__ import annotations
 
@@ -32,12 +34,17 @@ import numpy as np
 
 from ...config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
+from .days import conflict, days_named
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
 from .parts import brief, question_parts
 from .semantic import SemanticIndex, SentenceEmbedder
 from .text import MAX_WORD_CHARS, words
 
 log = logging.getLogger(__name__)
+
+DAY_CONFLICT_WEIGHT = 0.5
+"""The share of its score a document keeps when it names only other days than the question: below any
+confident score, above the weak one when its other evidence is strong."""
 
 
 class MatchKind(str, enum.Enum):
@@ -94,6 +101,14 @@ def _both(score: float, answers: tuple[str, str], topic: str | None, reason: str
     return Match(MatchKind.AMBIGUOUS, score, " ".join(brief(answer) for answer in answers), (), topic, reason)
 
 
+def _days_of(entry: VenueEntry) -> frozenset[int]:
+    """The days an entry is for: those its answer speaks of (what the visitor hears; "Are you open at the
+    weekend?" may lead to an answer about Sundays alone), when its topic or questions are about days at
+    all. An answer that names a day in passing ("until 20:00 on Thursdays") is not for that day alone."""
+    about_days = days_named(" ".join((entry.topic, *entry.questions)))
+    return days_named(entry.answer) if about_days else frozenset()
+
+
 class VenueKnowledge:
     """The venue's entries and facts, indexed once; ``match`` is then a few set operations per entry."""
 
@@ -109,6 +124,7 @@ class VenueKnowledge:
         documents = [self._entry_document(analyzer, entry) for entry in venue.entries]
         documents += [Document(frozenset(analyzer.terms(fact)), frozenset(), ()) for fact in venue.facts]
         self._facts = venue.facts
+        self._days = [_days_of(entry) for entry in venue.entries] + [frozenset() for _ in venue.facts]
         self._index = TermIndex(analyzer, documents, self._surface_words(venue))
         cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
         self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
@@ -201,6 +217,9 @@ class VenueKnowledge:
         meaning, cosine = self._meaning(question)
         if self._semantic is not None:  # words that matched a text of quite another meaning
             lexical = lexical * np.clip(cosine / self._config.semantic_veto, 0.0, 1.0)
+        asked = days_named(question)
+        weights = np.asarray([DAY_CONFLICT_WEIGHT if conflict(asked, days) else 1.0 for days in self._days])
+        lexical, meaning = lexical * weights, meaning * weights
         texts = [(entry.answer, entry.topic) for entry in self._entries] + [(fact, None) for fact in self._facts]
         candidates = [_Candidate(float(max(lex, mean)), text, topic, float(lex), float(mean))
                       for lex, mean, (text, topic) in zip(lexical, meaning, texts) if max(lex, mean) > 0.0]

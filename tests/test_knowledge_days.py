@@ -1,0 +1,72 @@
+"""Days of the week in questions and answers (``knowledge.days``), and the venue knowledge weighing down
+an entry about other days than the question's, on the real sentence encoder and both venues' configs."""
+from __future__ import annotations
+
+import pytest
+
+from talkerd.answer.knowledge import MatchKind, VenueKnowledge
+from talkerd.answer.knowledge.days import conflict, days_named
+from talkerd.config import load_config
+from tests.conftest import DEFAULT_CONFIG, ROOT
+from tests.semantic_helpers import embedder, engines, semantic_config  # noqa: F401 (fixtures)
+
+MUSEUM_CONFIG = ROOT / "configs" / "venues" / "calderford-museum.toml"
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+@pytest.mark.parametrize("text, days", [
+    ("Are you open on Sundays?", {SUN}),
+    ("Opening hours: Tuesday–Sunday 10:00–17:00", {TUE, WED, THU, FRI, SAT, SUN}),
+    ("Monday till Friday, and Saturdays", {MON, TUE, WED, THU, FRI, SAT}),
+    ("from Friday to Monday", {FRI, SAT, SUN, MON}),
+    ("Do you open early on weekdays?", {MON, TUE, WED, THU, FRI}),
+    ("at the weekend", {SAT, SUN}),
+    ("Saturdays and Sundays", {SAT, SUN}),
+    ("Are you open on Easter Monday or Good Friday?", set()),
+    ("What time do you open today?", set()),
+])
+def test_days_named(text, days):
+    assert days_named(text) == frozenset(days)
+
+
+def test_conflict_needs_days_on_both_sides_and_none_shared():
+    assert conflict(frozenset({SAT}), frozenset({SUN}))
+    assert not conflict(frozenset({SAT, SUN}), frozenset({SUN}))
+    assert not conflict(frozenset(), frozenset({SUN}))
+    assert not conflict(frozenset({SAT}), frozenset())
+
+
+def _knowledge(source, engines, embedder, folder):
+    config = load_config(semantic_config(folder / "talkerd.toml", engines, source))
+    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
+
+
+@pytest.fixture(scope="module")
+def riverside(engines, embedder, tmp_path_factory):
+    return _knowledge(DEFAULT_CONFIG, engines, embedder, tmp_path_factory.mktemp("riverside"))
+
+
+@pytest.fixture(scope="module")
+def museum(engines, embedder, tmp_path_factory):
+    return _knowledge(MUSEUM_CONFIG, engines, embedder, tmp_path_factory.mktemp("museum"))
+
+
+# Each was answered with the entry about another day (Riverside's "sunday hours", the museum's
+# "mondays"): the encoder sees "open on Saturday" and "open on Sunday" as nearly one sentence.
+@pytest.mark.parametrize("venue, question, topic", [
+    ("riverside", "are you open on saturday mornings", "opening time"),
+    ("riverside", "Do you open early on weekdays?", "opening time"),
+    ("riverside", "Do you open on a Sunday morning?", "sunday hours"),   # the right day still wins
+    ("museum", "Are you open on Sunday mornings?", "opening hours"),
+    ("museum", "Can we visit on a Monday?", "mondays"),
+    # Its answer names Thursday in passing ("until 20:00 on Thursdays"): it is not about days.
+    ("museum", "What time do you close on Sundays?", "closing time"),
+])
+def test_a_question_gets_the_entry_for_its_day(request, venue, question, topic):
+    match = request.getfixturevalue(venue).match(question)
+    assert (match.kind, match.topic) == (MatchKind.CURATED, topic)
+
+
+def test_an_entry_for_another_day_is_never_spoken_for_the_question(riverside):
+    # No entry covers Wednesday evenings as asked; the Sunday one came first by meaning before.
+    assert riverside.match("Can I come in on a Wednesday evening?").topic != "sunday hours"
