@@ -164,16 +164,25 @@ class TermIndex:
     def query(self, plain: Sequence[str]) -> list[Term]:
         """The distinct terms of a visitor's (normalised) words, with split words rejoined and typos
         corrected against the words the venue knowledge uses."""
+        corrected, quality = self._corrected(plain)
+        terms: dict[str, float] = {}
+        for text, q in self.analyzer.terms_of(corrected, quality):
+            terms[text] = max(terms.get(text, 0.0), q)
+        return [Term(text, q) for text, q in terms.items()]
+
+    def corrected(self, plain: Sequence[str]) -> list[str]:
+        """The visitor's words with split words rejoined and typos corrected (what the encoder should read:
+        it knows "pushchair", not "pushchiar")."""
+        return self._corrected(plain)[0]
+
+    def _corrected(self, plain: Sequence[str]) -> tuple[list[str], list[float]]:
         corrected: list[str] = []
         quality: list[float] = []
         for word in self._rejoin(plain):
             fixed = self._correct(word)
             corrected.append(fixed or word)
             quality.append(CORRECTED if fixed else 1.0)
-        terms: dict[str, float] = {}
-        for text, q in self.analyzer.terms_of(corrected, quality):
-            terms[text] = max(terms.get(text, 0.0), q)
-        return [Term(text, q) for text, q in terms.items()]
+        return corrected, quality
 
     def _rejoin(self, plain: Sequence[str]) -> list[str]:
         # The recogniser often splits a word the venue uses in one piece ("up stairs", "wheel chair").

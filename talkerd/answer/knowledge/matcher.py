@@ -194,7 +194,7 @@ class VenueKnowledge:
         terms = self._index.query(rest.split())
         if not terms and small_talk:
             return Match(MatchKind.SMALLTALK, 0.0, None, (), None, "small talk: " + ", ".join(small_talk))
-        candidates = self._rank(terms, question)
+        candidates = self._rank(terms, self._as_meant(question, plain))
         entries = [c for c in candidates if c.topic is not None]
         best_entry = entries[0] if entries else None
         if best_entry is not None and best_entry.score >= self._config.confident_score:
@@ -210,6 +210,11 @@ class VenueKnowledge:
         if cues:
             return self._unknown(best, "venue question (" + ", ".join(cues) + ") not in the knowledge")
         return Match(MatchKind.SMALLTALK, best, None, (), None, "no venue cue")
+
+    def _as_meant(self, question: str, plain: list[str]) -> str:
+        """The question for the encoder: as asked, or with its typos corrected when it had some."""
+        corrected = self._index.corrected(plain)
+        return question if corrected == plain else " ".join(corrected)
 
     def _rank(self, terms: list[Term], question: str) -> list[_Candidate]:
         """Entries' answers and fact lines by score, best first (entries before facts on a tie)."""

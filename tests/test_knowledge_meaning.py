@@ -1,5 +1,6 @@
-"""Days of the week in questions and answers (``knowledge.days``), and the venue knowledge weighing down
-an entry about other days than the question's, on the real sentence encoder and both venues' configs."""
+"""Matching by meaning on the real sentence encoder and both venues' configs, where the encoder alone
+goes wrong: days of the week (``knowledge.days``; an entry about other days than the question's is
+weighed down), and typos (the encoder reads the question with them corrected)."""
 from __future__ import annotations
 
 import pytest
@@ -70,3 +71,10 @@ def test_a_question_gets_the_entry_for_its_day(request, venue, question, topic):
 def test_an_entry_for_another_day_is_never_spoken_for_the_question(riverside):
     # No entry covers Wednesday evenings as asked; the Sunday one came first by meaning before.
     assert riverside.match("Can I come in on a Wednesday evening?").topic != "sunday hours"
+
+
+def test_the_encoder_reads_the_question_with_its_typos_corrected(museum):
+    # As typed, the encoder finds "pushchiar park" nearest the car park; corrected, it is the pushchairs.
+    assert museum._index.corrected(["do", "you", "have", "a", "pushchiar", "park"])[4] == "pushchair"
+    match = museum.match("Do you have a pushchiar park?")
+    assert (match.kind, match.topic) == (MatchKind.CURATED, "pushchairs")
