@@ -45,7 +45,7 @@ def _bench(args: argparse.Namespace) -> int:
         from .bench.blackbox import black_box_command
 
         return black_box_command(Path(args.config), args.rounds, json_path, baseline=not args.no_baseline,
-                                 questions=args.questions)
+                                 questions=args.questions, llm_turns=args.llm_turns)
     from .bench.latency import bench_command
 
     return bench_command(Path(args.config), args.turns, json_path)
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="--black-box: times each question is asked (default %(default)s)")
     bench.add_argument("--questions", type=int, help="--black-box: only the first N questions and N paused ones")
     bench.add_argument("--no-baseline", action="store_true", help="--black-box: skip the sequential baseline")
+    bench.add_argument("--llm-turns", type=int, help="--black-box: only N consecutive LLM turns on the daemon (slowdown over a conversation)")
     bench.add_argument("--json", help="also write the figures to this file")
     bench.set_defaults(handler=_bench)
 

@@ -65,6 +65,27 @@ def test_the_endpointer_sweep_cuts_a_pause_longer_than_its_silence_and_waits_lon
     assert 400 <= wait_short < 600 and 1000 <= wait_long < 1200 and 500 <= wait_long - wait_short <= 700
 
 
+def test_llm_turns_compare_the_turns_after_the_cold_one_with_the_last_ones():
+    from talkerd.bench.blackbox import Measured, summarize_llm_turns
+
+    # 13 turns of 3 questions: turn 1 is cold (9000 ms); turns 2-7 take 1000-1050, the last six 1500-1550;
+    # one of them went unanswered and one by a fixed answer.
+    latencies = [9000.0] + [1000.0 + 10 * i for i in range(6)] + [1500.0 + 10 * i for i in range(5)] + [None]
+    routes = ["smalltalk"] * 10 + ["unknown", "facts", None]
+    figures = [Measured("talkerd", f"q{i % 3}", route, 0, ms, False) for i, (ms, route) in enumerate(zip(latencies, routes))]
+    summary = summarize_llm_turns(figures, questions=3)
+    assert (summary["early_turns"], summary["late_turns"]) == ([2, 7], [8, 13])
+    assert summary["early_p50_ms"] == 1025.0 and summary["late_p50_ms"] == 1520.0
+    assert summary["late_over_early"] == round(1520.0 / 1025.0, 2)
+    assert summary["routes"] == {"LLM": 11, "fixed": 1, "unanswered": 1} and summary["unanswered"] == 1
+
+
+def test_too_few_llm_turns_to_compare_is_a_usage_error():
+    run = subprocess.run([sys.executable, "-m", "talkerd", "bench", "--config", str(DEFAULT_CONFIG), "--black-box",
+                          "--llm-turns", "12"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--llm-turns at least 13" in run.stdout
+
+
 @pytest.mark.slow
 def test_the_black_box_bench_times_a_known_echo_and_the_daemon_from_outside(tmp_path):
     for tool in ("pulseaudio", "pactl", "pacmd", "parecord", "espeak-ng"):

@@ -55,6 +55,8 @@ PAUSED = (
     ("Can I pay", "with a card at the café?"),
 )
 """Questions said in two parts, with a pause between them."""
+LLM_QUESTIONS = ("How are you today?", "What is your favourite book?", "Do you sell jigsaw puzzles?")
+"""Asked in turn by ``--llm-turns``: the LLM alone (twice) and the LLM with a fact."""
 PAUSES_MS = (400, 600, 800)
 ECHO_DELAYS_MS = (200, 500)
 """The loopback's delays for the calibration."""
@@ -95,15 +97,21 @@ def _speak_to_file(text: str, folder: Path, name: str) -> np.ndarray:
     return read_wav_mono(synthesize_question(text, folder / f"{name}.wav"), RATE)
 
 
+def _whole(texts, folder: Path, prefix: str) -> list[Utterance]:
+    tail = np.zeros(RATE, np.int16)
+    utterances = []
+    for index, text in enumerate(texts):
+        speech = _speak_to_file(text, folder, f"{prefix}{index}")
+        end = speech_end_index(speech, RATE)
+        utterances.append(Utterance(text, np.concatenate([speech[:end], tail]), end))
+    return utterances
+
+
 def make_utterances(folder: Path, count: int | None = None) -> tuple[list[Utterance], list[Utterance]]:
     """The questions, and the paused questions at every pause length, as spoken audio (the first
     ``count`` of each)."""
     tail = np.zeros(RATE, np.int16)
-    plain = []
-    for index, text in enumerate(QUESTIONS[:count]):
-        speech = _speak_to_file(text, folder, f"q{index}")
-        end = speech_end_index(speech, RATE)
-        plain.append(Utterance(text, np.concatenate([speech[:end], tail]), end))
+    plain = _whole(QUESTIONS[:count], folder, "q")
     paused = []
     for index, (first, second) in enumerate(PAUSED[:count]):
         one, two = _speak_to_file(first, folder, f"p{index}a"), _speak_to_file(second, folder, f"p{index}b")
@@ -235,10 +243,36 @@ def run_system(ear: Ear, system: KioskProcess, plain: list[Utterance], paused: l
     return figures
 
 
-def summarize(figures: list[Measured], calibration: list[dict], tradeoff: list[dict]) -> dict:
-    def p50(values):
-        return round(statistics.median(values), 1) if values else None
+def run_llm_turns(ear: Ear, system: KioskProcess, utterances: list[Utterance], turns: int) -> list[Measured]:
+    """``turns`` consecutive questions to the LLM, the utterances in turn, one visitor's conversation."""
+    return [measure(ear, system, utterances[turn % len(utterances)]) for turn in range(turns)]
 
+
+def _p50(values) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def summarize_llm_turns(figures: list[Measured], questions: int) -> dict:
+    """Whether the answers slow down over consecutive LLM turns: the p50 of the turns just after the first
+    (a cold one) against the p50 of the last ones, two rounds of the ``questions`` each, so both hold the
+    same questions."""
+    window = 2 * questions
+    latencies = [f.latency_ms for f in figures]
+    early = [ms for ms in latencies[1 : 1 + window] if ms is not None]
+    late = [ms for ms in latencies[-window:] if ms is not None]
+    early_p50, late_p50 = _p50(early), _p50(late)
+    routes: dict[str, int] = {}
+    for f in figures:
+        kind = ROUTE_KINDS.get(f.route, "unanswered" if f.route is None else f.route)
+        routes[kind] = routes.get(kind, 0) + 1
+    return {"turns": len(figures), "window": window, "early_turns": [2, 1 + window],
+            "late_turns": [len(figures) - window + 1, len(figures)], "early_p50_ms": early_p50, "late_p50_ms": late_p50,
+            "late_over_early": round(late_p50 / early_p50, 2) if early_p50 and late_p50 else None, "routes": routes,
+            "unanswered": sum(ms is None for ms in latencies)}
+
+
+def summarize(figures: list[Measured], calibration: list[dict], tradeoff: list[dict]) -> dict:
+    p50 = _p50
     summary: dict = {"machine": machine_description(), "calibration": calibration, "end_of_turn_tradeoff": tradeoff,
                      "systems": {}}
     for system in dict.fromkeys(f.system for f in figures):
@@ -283,40 +317,78 @@ def render_report(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def render_llm_turns_report(summary: dict) -> str:
+    turns = summary["llm_turns"]
+    lines = [f"machine: {summary['machine']}", "", "calibration (loopback at a known delay, measured − delay):"]
+    lines += [f"  {row['delay_ms']:4d} ms: heard {row['heard']}/{row['of']}, error median {row['error_ms_median']} ms"
+              for row in summary["calibration"]]
+    lines += ["", f"{turns['turns']} consecutive LLM turns ({', '.join(LLM_QUESTIONS)} in turn), routes {turns['routes']}:",
+              f"  turns {turns['early_turns'][0]}–{turns['early_turns'][1]}: p50 {turns['early_p50_ms']} ms",
+              f"  turns {turns['late_turns'][0]}–{turns['late_turns'][1]}: p50 {turns['late_p50_ms']} ms",
+              f"  last / early: {turns['late_over_early']}  ({turns['unanswered']} unanswered)"]
+    return "\n".join(lines)
+
+
+def _timed_from_outside(config_path: Path, folder: Path, json_path: Path | None, rounds: int, run) -> tuple[list[Measured], list[dict]]:
+    """The private devices, the ear and the calibration around ``run(ear, pulse.env, log_path)``; the
+    children's log beside the JSON file, else in ``folder``."""
+    pulse = PrivatePulse(folder).start()
+    os.environ.update(pulse.env)  # the control socket of the daemon is under the private runtime folder
+    ear = Ear(pulse).start()
+    log_path = json_path.with_suffix(".log") if json_path is not None else folder / "children.log"
+    if json_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")
+    try:
+        calibration = calibrate(ear, pulse, rounds=max(3, rounds))
+        return run(ear, pulse.env, log_path), calibration
+    finally:
+        ear.stop()
+        pulse.stop()
+
+
+def _run_each(ear: Ear, starts, measure_system) -> list[Measured]:
+    figures: list[Measured] = []
+    for start in starts:
+        system = start()
+        try:
+            figures += measure_system(ear, system)
+        finally:
+            system.stop()
+    return figures
+
+
 def black_box_command(config_path: Path, rounds: int, json_path: Path | None, baseline: bool = True,
-                      questions: int | None = None) -> int:
-    """Figures on stdout (and in ``json_path``); the children's log beside the JSON file, else discarded."""
-    if rounds < 1 or (questions is not None and questions < 1):
-        print("talkerd bench --black-box: --rounds and --questions must be at least 1")
+                      questions: int | None = None, llm_turns: int | None = None) -> int:
+    """Figures on stdout (and in ``json_path``); the children's log beside the JSON file, else discarded.
+    With ``llm_turns``, only that many consecutive LLM turns on the daemon (no baseline, no pauses)."""
+    least_llm_turns = 4 * len(LLM_QUESTIONS) + 1
+    if rounds < 1 or (questions is not None and questions < 1) or (llm_turns is not None and llm_turns < least_llm_turns):
+        print(f"talkerd bench --black-box: --rounds and --questions must be at least 1, --llm-turns at least {least_llm_turns}")
         return ExitCode.USAGE
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="talkerd-blackbox-") as name:
         folder = Path(name)
-        plain, paused = make_utterances(folder, questions)
-        tradeoff = sweep(load_config(config_path), plain, paused)
-        pulse = PrivatePulse(folder).start()
-        os.environ.update(pulse.env)  # the control socket of the daemon is under the private runtime folder
-        ear = Ear(pulse).start()
-        figures: list[Measured] = []
-        log_path = json_path.with_suffix(".log") if json_path is not None else folder / "children.log"
-        if json_path is not None:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_bytes(b"")
-        try:
-            calibration = calibrate(ear, pulse, rounds=max(3, rounds))
-            systems = [lambda: DaemonProcess(config_path, pulse.env, log_path)]
-            if baseline:
-                systems.append(lambda: KioskProcess("sequential", "talkerd.bench.sequential_kiosk", config_path, pulse.env, log_path))
-            for start in systems:
-                system = start()
-                try:
-                    figures += run_system(ear, system, plain, paused, rounds)
-                finally:
-                    system.stop()
-        finally:
-            ear.stop()
-            pulse.stop()
-    summary = summarize(figures, calibration, tradeoff)
+        if llm_turns is not None:
+            asked = _whole(LLM_QUESTIONS, folder, "l")
+            figures, calibration = _timed_from_outside(config_path, folder, json_path, rounds, lambda ear, env, log: _run_each(
+                ear, [lambda: DaemonProcess(config_path, env, log)], lambda e, system: run_llm_turns(e, system, asked, llm_turns)))
+            summary = {"machine": machine_description(), "calibration": calibration,
+                       "llm_turns": summarize_llm_turns(figures, len(LLM_QUESTIONS)), "per_turn": [asdict(f) for f in figures]}
+            report = render_llm_turns_report(summary)
+        else:
+            plain, paused = make_utterances(folder, questions)
+            tradeoff = sweep(load_config(config_path), plain, paused)
+
+            def systems(ear, env, log):
+                starts = [lambda: DaemonProcess(config_path, env, log)]
+                if baseline:
+                    starts.append(lambda: KioskProcess("sequential", "talkerd.bench.sequential_kiosk", config_path, env, log))
+                return _run_each(ear, starts, lambda e, system: run_system(e, system, plain, paused, rounds))
+
+            figures, calibration = _timed_from_outside(config_path, folder, json_path, rounds, systems)
+            summary = summarize(figures, calibration, tradeoff)
+            report = render_report(summary)
     summary["duration_s"] = round(time.monotonic() - started, 1)
-    publish(render_report(summary), summary, json_path)
+    publish(report, summary, json_path)
     return ExitCode.OK
