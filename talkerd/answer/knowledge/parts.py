@@ -16,12 +16,14 @@ MIN_PART_WORDS = 2
 MIN_BRIEF_WORDS = 4
 """A first sentence shorter than this ("Yes.") says nothing alone: the next sentence is kept too."""
 
+_QUESTION_WORDS = r"(?:when|where|what|how|is|are|do|does|can|could|which|who|why)\b"
 _JOINTS = re.compile(
     r"[,;:.!?]+|\b(?:but|anyway|also|then)\b"
     # "and" only where a new question starts: "bus and train" stays one part.
-    r"|\band\s+(?=(?:when|where|what|how|is|are|do|does|can|could|which|who|why)\b)",
+    r"|\band\s+(?=" + _QUESTION_WORDS + ")",
     re.IGNORECASE,
 )
+_ASKS = re.compile(r"\s*" + _QUESTION_WORDS, re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -31,6 +33,11 @@ def question_parts(question: str) -> list[str]:
     parts = [p.strip() for p in _JOINTS.split(question)]
     parts = [p for p in parts if len(p.split()) >= MIN_PART_WORDS]
     return parts[:MAX_PARTS] if len(parts) > 1 else []
+
+
+def asks(part: str) -> bool:
+    """The part starts as a question does ("when do you close"), not as a remark ("I'm a bit lost")."""
+    return _ASKS.match(part) is not None
 
 
 def brief(answer: str) -> str:
