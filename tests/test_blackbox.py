@@ -78,6 +78,8 @@ def test_llm_turns_compare_the_turns_after_the_cold_one_with_the_last_ones():
     assert summary["early_p50_ms"] == 1025.0 and summary["late_p50_ms"] == 1520.0
     assert summary["late_over_early"] == round(1520.0 / 1025.0, 2)
     assert summary["routes"] == {"LLM": 11, "fixed": 1, "unanswered": 1} and summary["unanswered"] == 1
+    # Per question, in the same windows: q0 is turns 4 and 7 early (1020, 1050), 10 late (1520; 13 unanswered).
+    assert summary["by_question"]["q0"] == {"early_p50_ms": 1035.0, "late_p50_ms": 1520.0}
 
 
 def test_too_few_llm_turns_to_compare_is_a_usage_error():

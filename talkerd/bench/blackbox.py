@@ -261,13 +261,19 @@ def summarize_llm_turns(figures: list[Measured], questions: int) -> dict:
     early = [ms for ms in latencies[1 : 1 + window] if ms is not None]
     late = [ms for ms in latencies[-window:] if ms is not None]
     early_p50, late_p50 = _p50(early), _p50(late)
+    by_question = {}
+    for question in dict.fromkeys(f.question for f in figures):
+        first, last = ([f.latency_ms for f in part if f.question == question and f.latency_ms is not None]
+                       for part in (figures[1 : 1 + window], figures[-window:]))
+        by_question[question] = {"early_p50_ms": _p50(first), "late_p50_ms": _p50(last)}
     routes: dict[str, int] = {}
     for f in figures:
         kind = ROUTE_KINDS.get(f.route, "unanswered" if f.route is None else f.route)
         routes[kind] = routes.get(kind, 0) + 1
     return {"turns": len(figures), "window": window, "early_turns": [2, 1 + window],
             "late_turns": [len(figures) - window + 1, len(figures)], "early_p50_ms": early_p50, "late_p50_ms": late_p50,
-            "late_over_early": round(late_p50 / early_p50, 2) if early_p50 and late_p50 else None, "routes": routes,
+            "late_over_early": round(late_p50 / early_p50, 2) if early_p50 and late_p50 else None,
+            "by_question": by_question, "routes": routes,
             "unanswered": sum(ms is None for ms in latencies)}
 
 
@@ -326,6 +332,7 @@ def render_llm_turns_report(summary: dict) -> str:
               f"  turns {turns['early_turns'][0]}–{turns['early_turns'][1]}: p50 {turns['early_p50_ms']} ms",
               f"  turns {turns['late_turns'][0]}–{turns['late_turns'][1]}: p50 {turns['late_p50_ms']} ms",
               f"  last / early: {turns['late_over_early']}  ({turns['unanswered']} unanswered)"]
+    lines += [f"  {question:40} {row['early_p50_ms']} → {row['late_p50_ms']} ms" for question, row in turns["by_question"].items()]
     return "\n".join(lines)
 
 

@@ -22,8 +22,9 @@ and its meaning score: the cosine between the question and the document's closes
 mapped linearly so that ``semantic_floor`` scores 0 and ``semantic_confident`` scores
 ``confident_score`` (capped at 1). Either kind of evidence alone can make a match confident; the margin
 to the next entry then decides whether it is unambiguous. An entry about days of the week (its topic
-or questions name some) whose answer names only other days than the question does (``days``) scores ``DAY_CONFLICT_WEIGHT`` of that: it may still inform the
-LLM, but is never answered as written on the strength of the other words.
+or questions name some) whose answer names only other days than the question does (``days``) scores
+``DAY_CONFLICT_WEIGHT`` of that: it may still inform the LLM, but is never answered as written on the
+strength of the other words.
 """
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ from .text import MAX_WORD_CHARS, words
 log = logging.getLogger(__name__)
 
 DAY_CONFLICT_WEIGHT = 0.5
-"""The share of its score a document keeps when it names only other days than the question: below any
-confident score, above the weak one when its other evidence is strong."""
+"""The share of its score an entry about days keeps when its answer names only other days than the
+question: below any confident score, above the weak one when its other evidence is strong."""
 
 
 class MatchKind(str, enum.Enum):
