@@ -185,3 +185,10 @@ def test_an_emergency_far_from_the_venue_is_matched_below_the_absolute_score():
     assert (found.intent, found.by, found.score) == ("medical", "meaning beside the venue", pytest.approx(0.45, abs=1e-6))
     assert beside.match(near) is None      # only 0.05 closer to the example than to the venue's text
     assert beside.match(faint) is None     # far from the venue, but too far from any emergency too
+    empty = SafetyIntents(config, embedder, SemanticIndex(embedder, []))
+    assert empty.match(far) is None        # a venue without texts: nothing to weigh against
+
+
+def test_venue_floor_must_be_below_the_absolute_score():
+    with pytest.raises(ValueError, match="venue_floor"):
+        SafetyConfig(venue_floor=0.6, semantic_score=0.6)

@@ -156,7 +156,10 @@ class SafetyIntents:
             return False
         if not strip_small_talk(" ".join(words(question, MAX_QUESTION_WORDS)))[0]:
             return False
-        return score - self._venue_texts.closest(vector) >= self._config.venue_margin
+        closest = self._venue_texts.closest(vector)
+        if closest < 0.0:  # a venue without texts: nothing to weigh against, so no match this way
+            return False
+        return score - closest >= self._config.venue_margin
 
     def answers(self) -> tuple[str, ...]:
         """Every emergency's answer as it is spoken (the speech cache renders them ahead)."""

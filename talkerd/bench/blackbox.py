@@ -339,18 +339,20 @@ def render_llm_turns_report(summary: dict) -> str:
 def _timed_from_outside(config_path: Path, folder: Path, json_path: Path | None, rounds: int, run) -> tuple[list[Measured], list[dict]]:
     """The private devices, the ear and the calibration around ``run(ear, pulse.env, log_path)``; the
     children's log beside the JSON file, else in ``folder``."""
-    pulse = PrivatePulse(folder).start()
-    os.environ.update(pulse.env)  # the control socket of the daemon is under the private runtime folder
-    ear = Ear(pulse).start()
     log_path = json_path.with_suffix(".log") if json_path is not None else folder / "children.log"
     if json_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_bytes(b"")
+    pulse = PrivatePulse(folder).start()
     try:
-        calibration = calibrate(ear, pulse, rounds=max(3, rounds))
-        return run(ear, pulse.env, log_path), calibration
+        os.environ.update(pulse.env)  # the control socket of the daemon is under the private runtime folder
+        ear = Ear(pulse).start()
+        try:
+            calibration = calibrate(ear, pulse, rounds=max(3, rounds))
+            return run(ear, pulse.env, log_path), calibration
+        finally:
+            ear.stop()
     finally:
-        ear.stop()
         pulse.stop()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section, TextList, no_blank_items
 
@@ -114,6 +114,14 @@ class SafetyConfig(Section):
     venue_margin: float = Field(default=0.2, gt=0.0, le=1.0)
     """How much closer (in cosine) to an emergency's example than to the venue's closest text a question
     must be for ``venue_floor`` to apply."""
+
+
+    @model_validator(mode="after")
+    def _venue_floor_below_the_score(self) -> "SafetyConfig":
+        if self.venue_floor >= self.semantic_score:
+            raise ValueError(f"venue_floor ({self.venue_floor}) must be below semantic_score ({self.semantic_score}): "
+                             "at or above it, matching relative to the venue does nothing")
+        return self
 
 
 DEFAULT_BLOCKED_WORDS = ("damn", "shit", "fuck", "bitch", "bastard", "crap", "idiot", "stupid", "moron", "dumb", "shut up")

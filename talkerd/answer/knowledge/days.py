@@ -2,12 +2,12 @@
 day's entry.
 
 The sentence encoder sees "Are you open on Sunday mornings?" and "Are you open on Mondays?" as nearly
-the same sentence, and words alone match "open" in both. A question that names days and an entry (or
-fact line) that names only other days are about different things: ``conflict`` says so, and the
-matcher weighs that entry down (``matcher``).
+the same sentence, and words alone match "open" in both. A question that names days and an entry
+about days whose answer names only other days are about different things: ``conflict`` says so, and
+the matcher weighs that entry down (``matcher``).
 
-Days are read as visitors and fact sheets write them: "Sunday", "Sundays", "weekdays" (Monday to
-Friday), "the weekend" (Saturday and Sunday) and ranges ("Tuesday to Sunday", "Tuesday–Sunday",
+Days are read as visitors and fact sheets write them: "Sunday", "Sundays", "Mon", "Fri", "weekdays"
+(Monday to Friday), "the weekend" (Saturday and Sunday), "daily" and "every day" (the whole week) and ranges ("Tuesday to Sunday", "Tuesday–Sunday",
 "Monday till Friday"). A day in a holiday's name ("Easter Monday", "Good Friday") is not counted. A
 text that names no day conflicts with nothing.
 """
@@ -19,8 +19,12 @@ from collections.abc import Sequence
 from .text import stem, words
 
 WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-GROUPS = {"weekday": frozenset(range(5)), "weekend": frozenset({5, 6})}
+GROUPS = {"weekday": frozenset(range(5)), "weekend": frozenset({5, 6}), "daily": frozenset(range(7))}
 """Words that name several days."""
+EVERY_DAY = ("every day", "everyday", "seven days", "7 days")
+"""Phrases that name the whole week ("open every day except Mondays" is for every day it names)."""
+ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "thu": 3, "thur": 3, "thurs": 3, "fri": 4}
+"""Short forms of a sign ("Mon–Fri"); "wed", "sat" and "sun" are words of their own and are not read."""
 HOLIDAY_WORDS = frozenset({"easter", "holiday", "good", "whit", "black", "cyber", "super", "ash", "palm"})
 """Words that make the day after them part of a holiday's name ("Easter Monday", "bank holiday Monday",
 "Good Friday"): a question about the holiday, not about that day of any week."""
@@ -34,7 +38,8 @@ _DAY = {day: number for number, day in enumerate(WEEK)}
 
 
 def _day(word: str) -> int | None:
-    return _DAY.get(stem(word))
+    day = _DAY.get(stem(word))
+    return ABBREVIATIONS.get(word) if day is None else day
 
 
 def _span(first: int, last: int) -> frozenset[int]:
@@ -45,6 +50,9 @@ def _span(first: int, last: int) -> frozenset[int]:
 def days_named(text: str) -> frozenset[int]:
     """The days of the week (0 is Monday) that ``text`` names, ranges and groups expanded."""
     plain = words(_DASH.sub(" to ", text), MAX_WORDS)
+    joined = " ".join(plain)
+    if any(phrase in joined for phrase in EVERY_DAY):
+        return GROUPS["daily"]
     return _days_of(plain)
 
 

@@ -16,7 +16,7 @@ MIN_PART_WORDS = 2
 MIN_BRIEF_WORDS = 4
 """A first sentence shorter than this ("Yes.") says nothing alone: the next sentence is kept too."""
 
-_QUESTION_WORDS = r"(?:when|where|what|how|is|are|do|does|can|could|which|who|why)\b"
+_QUESTION_WORDS = r"(?:when|where|what|whats|how|is|are|do|does|can|could|will|would|should|may|have|has|which|who|why)\b"
 _JOINTS = re.compile(
     r"[,;:.!?]+|\b(?:but|anyway|also|then)\b"
     # "and" only where a new question starts: "bus and train" stays one part.
