@@ -8,12 +8,11 @@ import pytest
 from talkerd.answer.answerer import Answerer, VenueSnapshot
 from talkerd.answer.knowledge import VenueKnowledge
 from talkerd.answer.knowledge.evaluate import load_questions
-from talkerd.answer.knowledge.semantic import EngineEmbedder
 from talkerd.answer.safety import SafetyIntents
 from talkerd.config import SafetyConfig, load_config
 from talkerd.messages import Route
 from tests.conftest import ROOT
-from tests.semantic_helpers import ENGINE, export_minilm, semantic_config
+from tests.semantic_helpers import embedder, engines, semantic_config  # noqa: F401 (fixtures)
 from tests.test_safety import NEAR_MISSES, NoDialogue
 
 DATA = ROOT / "tests" / "data"
@@ -28,16 +27,13 @@ FAR_FROM_THE_VENUE = [  # from venue_emergencies_heldout3.toml, which calibrated
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    engines = export_minilm(tmp_path_factory.mktemp("engines"))
+def config(engines, tmp_path_factory):
     return load_config(semantic_config(tmp_path_factory.mktemp("config") / "talkerd.toml", engines))
 
 
 @pytest.fixture(scope="module")
-def knowledge(config):
-    embedder = EngineEmbedder.open(config.engines, ENGINE)
-    yield VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
-    embedder.close()
+def knowledge(config, embedder):
+    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
 
 
 @pytest.fixture(scope="module")

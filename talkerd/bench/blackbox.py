@@ -278,19 +278,18 @@ def summarize_llm_turns(figures: list[Measured], questions: int) -> dict:
 
 
 def summarize(figures: list[Measured], calibration: list[dict], tradeoff: list[dict]) -> dict:
-    p50 = _p50
     summary: dict = {"machine": machine_description(), "calibration": calibration, "end_of_turn_tradeoff": tradeoff,
                      "systems": {}}
     for system in dict.fromkeys(f.system for f in figures):
         mine = [f for f in figures if f.system == system]
         plain = [f for f in mine if not f.pause_ms]
-        by_question = {q: p50([f.latency_ms for f in plain if f.question == q and f.latency_ms is not None])
+        by_question = {q: _p50([f.latency_ms for f in plain if f.question == q and f.latency_ms is not None])
                        for q in dict.fromkeys(f.question for f in plain)}
-        by_route = {kind: p50([f.latency_ms for f in plain if ROUTE_KINDS.get(f.route) == kind and f.latency_ms is not None])
+        by_route = {kind: _p50([f.latency_ms for f in plain if ROUTE_KINDS.get(f.route) == kind and f.latency_ms is not None])
                     for kind in dict.fromkeys(ROUTE_KINDS[f.route] for f in plain if f.route in ROUTE_KINDS)}
         cut = {p: f"{sum(f.cut_off for f in mine if f.pause_ms == p)}/{sum(f.pause_ms == p for f in mine)}" for p in PAUSES_MS}
         summary["systems"][system] = {
-            "p50_ms": p50([f.latency_ms for f in plain if f.latency_ms is not None]),
+            "p50_ms": _p50([f.latency_ms for f in plain if f.latency_ms is not None]),
             "unanswered": sum(f.latency_ms is None for f in plain),
             "by_question_p50_ms": by_question, "by_route_p50_ms": by_route, "false_cut_offs_by_pause_ms": cut,
             "prepared_in_a_pause": (f"{sum(bool(f.speculated) for f in plain)}/{len(plain)}"

@@ -141,11 +141,14 @@ class VenueKnowledge:
         """The embedder's inference engines, for the health board (none without ``semantic``)."""
         self._semantic = None if embedder is None else SemanticIndex(
             embedder, [list(entry.questions) or [entry.topic] for entry in venue.entries] + [[f] for f in venue.facts])
-        self.semantic_index = self._semantic
-        """The entries' questions and the fact lines embedded (None without ``semantic``): what the
-        safety intents weigh an emergency's closeness against."""
         log.debug("venue knowledge: %d entries, %d facts, %d terms", len(venue.entries), len(venue.facts),
                   len(self._index.vocabulary))
+
+    @property
+    def semantic_index(self) -> SemanticIndex | None:
+        """The entries' questions and the fact lines embedded (None without ``semantic``): what the
+        safety intents weigh an emergency's closeness against."""
+        return self._semantic
 
     @staticmethod
     def _entry_document(analyzer: Analyzer, entry: VenueEntry) -> Document:
