@@ -1,6 +1,7 @@
 """Matching by meaning on the real sentence encoder and both venues' configs, where the encoder alone
 goes wrong: days of the week (``knowledge.days``; an entry about other days than the question's is
-weighed down), and typos (the encoder reads the question with them corrected)."""
+weighed down), a price or a person asked for that the answer lacks (``knowledge.asked_for``), and typos
+(the encoder reads the question with them corrected)."""
 from __future__ import annotations
 
 import pytest
@@ -77,6 +78,34 @@ def test_an_entry_for_another_day_is_never_spoken_for_the_question(riverside):
     match = riverside.match("Can I come in on a Wednesday evening?")
     sunday = next(entry.answer for entry in riverside._entries if entry.topic == "sunday hours")
     assert match.topic != "sunday hours" and brief(sunday) not in (match.answer or "")
+
+
+# Each was answered, as written, with an entry that has no price or names no one: story time's day and
+# hour for its price, the café's floor for who runs it, the museum's address for who founded it.
+@pytest.mark.parametrize("venue, question, wrong", [
+    ("riverside", "how much is story time for the kids", "children"),
+    ("riverside", "how much is the parking in bridge street", "parking"),
+    ("riverside", "who runs the café", "cafe"),
+    ("riverside", "Who is the author at Thursday's reading?", "events"),
+    ("museum", "Who founded the museum?", "address"),
+    ("museum", "How much is a coffee in the café?", "cafe menu"),  # "gluten-free" is no price
+])
+def test_an_answer_without_what_is_asked_for_is_not_spoken_as_written(request, venue, question, wrong):
+    """``wrong``: the entry it was answered with before."""
+    match = request.getfixturevalue(venue).match(question)
+    assert match.kind not in (MatchKind.CURATED, MatchKind.AMBIGUOUS), match  # the LLM or "I don't know"
+
+
+@pytest.mark.parametrize("venue, question, topic", [
+    ("riverside", "How much is a coffee in the café?", "cafe menu"),  # "two pounds eighty"
+    ("riverside", "how much is the reader card", "loyalty card"),  # "free"
+    ("riverside", "Who can help me find a book?", "finding a book"),  # asks for help, not a name
+    ("museum", "Do I have to pay for the guided tour?", "guided tours"),
+    ("museum", "How much is parking at Canal Street?", "parking"),
+])
+def test_an_answer_with_what_is_asked_for_still_is(request, venue, question, topic):
+    match = request.getfixturevalue(venue).match(question)
+    assert (match.kind, match.topic) == (MatchKind.CURATED, topic)
 
 
 def test_the_encoder_reads_the_question_with_its_typos_corrected(museum):

@@ -22,8 +22,9 @@ and its meaning score: the cosine between the question and the document's closes
 mapped linearly so that ``semantic_floor`` scores 0 and ``semantic_confident`` scores
 ``confident_score`` (capped at 1). Either kind of evidence alone can make a match confident; the margin
 to the next entry then decides whether it is unambiguous. An entry about days of the week (its topic
-or questions name some) whose answer names only other days than the question does (``days``) scores
-``DAY_CONFLICT_WEIGHT`` of that: it may still inform the LLM, but is never answered as written on the
+or questions name some) whose answer names only other days than the question does (``days``), and an
+entry whose answer lacks the price or the person the question asks for (``asked_for``), score
+``MISMATCH_WEIGHT`` of that: it may still inform the LLM, but is never answered as written on the
 strength of the other words.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...config import KnowledgeConfig, VenueConfig, VenueEntry
+from .asked_for import asked_for, gives, lacks
 from .cues import strip_small_talk, venue_cues
 from .days import conflict, days_named
 from .index import KNOWLEDGE_WORDS, Analyzer, Document, Term, TermIndex
@@ -45,9 +47,10 @@ from .text import MAX_WORD_CHARS, words
 
 log = logging.getLogger(__name__)
 
-DAY_CONFLICT_WEIGHT = 0.5
-"""The share of its score an entry about days keeps when its answer names only other days than the
-question: below any confident score, above the weak one when its other evidence is strong."""
+MISMATCH_WEIGHT = 0.5
+"""The share of its score an entry keeps when its answer is about other days than the question's, or
+lacks what the question asks for: below any confident score, above the weak one when its other
+evidence is strong."""
 
 
 class MatchKind(str, enum.Enum):
@@ -128,6 +131,8 @@ class VenueKnowledge:
         documents += [Document(frozenset(analyzer.terms(fact)), frozenset(), ()) for fact in venue.facts]
         self._facts = venue.facts
         self._days = [_days_of(entry) for entry in venue.entries] + [frozenset() for _ in venue.facts]
+        # Only curated answers, spoken as written, are weighed down for lacking what is asked for.
+        self._gives = [gives(entry.answer) for entry in venue.entries] + [None for _ in venue.facts]
         self._index = TermIndex(analyzer, documents, self._surface_words(venue))
         cue_texts = [entry.topic for entry in venue.entries] + [k for e in venue.entries for k in e.keywords]
         self._cue_terms = frozenset(t for text in cue_texts + list(knowledge.venue_cues) for t in analyzer.terms(text))
@@ -236,8 +241,11 @@ class VenueKnowledge:
         meaning, cosine = self._meaning(question)
         if self._semantic is not None:  # words that matched a text of quite another meaning
             lexical = lexical * np.clip(cosine / self._config.semantic_veto, 0.0, 1.0)
-        asked = days_named(question)
-        weights = np.asarray([DAY_CONFLICT_WEIGHT if conflict(asked, days) else 1.0 for days in self._days])
+        days, wanted = days_named(question), asked_for(question)
+        weights = np.asarray([
+            MISMATCH_WEIGHT if conflict(days, about) or (wanted and given is not None and lacks(wanted, given)) else 1.0
+            for about, given in zip(self._days, self._gives)
+        ])
         lexical, meaning = lexical * weights, meaning * weights
         texts = [(entry.answer, entry.topic) for entry in self._entries] + [(fact, None) for fact in self._facts]
         candidates = [_Candidate(float(max(lex, mean)), text, topic, float(lex), float(mean))

@@ -1,0 +1,56 @@
+"""What a question asks for (a price, a person) and whether an answer gives it (``knowledge.asked_for``):
+the rule that keeps a curated answer without a price from being spoken for "how much"."""
+from __future__ import annotations
+
+import pytest
+
+from talkerd.answer.knowledge.asked_for import Asked, asked_for, gives, lacks
+from talkerd.answer.knowledge.text import stem
+
+
+@pytest.mark.parametrize("question, price, roles", [
+    ("How much is story time?", True, set()),
+    ("what does a slice of cake cost", True, set()),
+    ("Is there a charge for the wifi?", True, set()),
+    ("Do I have to pay for the guided tour?", True, set()),
+    ("Can I charge my phone somewhere?", False, set()),  # to charge a phone is no price
+    ("Who is the manager here?", False, {"manager"}),
+    ("who founded the museum", False, {"founded"}),
+    ("What's the name of the curator?", False, {"curator"}),
+    ("Who can help me find a book?", False, set()),  # asks for help, not a name
+    ("who do I ask about something I lost", False, set()),
+    ("Where are the toilets?", False, set()),
+])
+def test_asked_for(question, price, roles):
+    asked = asked_for(question)
+    assert asked.price is price
+    assert asked.roles == frozenset(stem(role) for role in roles)  # as the answers' words are compared
+    assert bool(asked) is (price or bool(roles))
+
+
+@pytest.mark.parametrize("answer, price", [
+    ("Adults are £12, children £6.", True),
+    ("A coffee is two pounds eighty.", True),
+    ("Yes, the wifi is free.", True),
+    ("Most arrive in two or three days, at no extra charge.", True),
+    ("Story time is every Saturday at 11.", False),
+    ("Vegan and gluten-free choices every day, and step-free access.", False),
+])
+def test_an_answer_gives_a_price_when_it_names_money_or_says_free(answer, price):
+    assert gives(answer).price is price
+
+
+def test_an_answer_gives_a_person_when_it_names_the_role_and_a_name():
+    manager = asked_for("Who is the manager?")
+    assert not lacks(manager, gives("Our manager is Sarah Jones."))
+    assert lacks(manager, gives("Our café is upstairs on the first floor."))  # neither
+    assert lacks(manager, gives("Please ask a manager at the counter."))  # the role, but no one named
+    # A day, a month or a holiday is no one's name; a place is not the role asked about.
+    author = asked_for("Who is the author at Thursday's reading?")
+    assert lacks(author, gives("We hold author readings most Thursday evenings at 7."))
+    assert lacks(asked_for("Who founded the museum?"), gives("We're in Albion Mill, 4 Mill Lane, Calderford."))
+
+
+def test_a_question_that_asks_for_nothing_lacks_nothing():
+    assert not lacks(Asked(), gives("Story time is every Saturday at 11."))
+    assert not lacks(asked_for("How much is a coffee?"), gives("A coffee is £2.80."))
