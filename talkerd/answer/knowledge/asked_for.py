@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .days import WEEK
+from ..claims import DAYS, ClaimKind, claims
 from .text import stem, words
 
 MAX_WORDS = 400
@@ -51,15 +51,9 @@ _MONEY = re.compile(
     r"|\bno (extra )?(charge|cost)\b",
     re.IGNORECASE,
 )
-_NOT_NAMES = frozenset(
-    [day.capitalize() for day in WEEK]
-    + [day.capitalize() + "s" for day in WEEK]
-    + "January February March April May June July August September October November December".split()
-    + "Christmas Easter Boxing New Year Year's Day Eve Bank Holiday I".split()
-)
-"""Capitalised words that name no one: days, months, holidays."""
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"[A-Za-z][\w'’&-]*")
+HOLIDAYS = frozenset(stem(w) for w in "christmas easter boxing new year eve bank holiday day".split())
+"""Stems of the words of holidays' names: capitalised, but no one's name."""
+_NO_ONE = frozenset(f"w:{s}" for s in DAYS | HOLIDAYS)
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,8 @@ class Gives:
 
     price: bool
     name: bool
-    """A proper name: a capitalised word inside a sentence that is not a day, a month or a holiday."""
+    """A proper name (``claims``: a capitalised word inside a sentence) that is not a day, a month or a
+    holiday."""
     stems: frozenset[str]
 
 
@@ -92,11 +87,8 @@ def asked_for(question: str) -> Asked:
 
 
 def _has_name(answer: str) -> bool:
-    for sentence in _SENTENCE.split(answer):
-        later = _WORD.findall(sentence)[1:]  # a sentence's first word is capitalised anyway
-        if any(word[0].isupper() and word not in _NOT_NAMES for word in later):
-            return True
-    return False
+    """A proper name, as the grounding guard reads one (``claims``), that is not a day, month or holiday."""
+    return any(c.kind is ClaimKind.NAME and not c.keys <= _NO_ONE for c in claims(answer))
 
 
 def gives(answer: str) -> Gives:
