@@ -19,10 +19,10 @@ ask for help, not for a name, and are not read.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from ..claims import DAYS, ClaimKind, claims
 from .text import stem, words
 
 MAX_WORDS = 400
@@ -53,7 +53,6 @@ _MONEY = re.compile(
 )
 HOLIDAYS = frozenset(stem(w) for w in "christmas easter boxing new year eve bank holiday day".split())
 """Stems of the words of holidays' names: capitalised, but no one's name."""
-_NO_ONE = frozenset(f"w:{s}" for s in DAYS | HOLIDAYS)
 
 
 @dataclass(frozen=True)
@@ -86,9 +85,19 @@ def asked_for(question: str) -> Asked:
     return Asked(price, roles)
 
 
+@functools.lru_cache(maxsize=1)
+def _no_one() -> frozenset[str]:
+    """Claim keys of capitalised words that name no one: days, months, holidays."""
+    from ..claims import DAYS  # not at the top: claims imports knowledge.text, and so this package
+
+    return frozenset(f"w:{s}" for s in DAYS | HOLIDAYS)
+
+
 def _has_name(answer: str) -> bool:
     """A proper name, as the grounding guard reads one (``claims``), that is not a day, month or holiday."""
-    return any(c.kind is ClaimKind.NAME and not c.keys <= _NO_ONE for c in claims(answer))
+    from ..claims import ClaimKind, claims
+
+    return any(c.kind is ClaimKind.NAME and not c.keys <= _no_one() for c in claims(answer))
 
 
 def gives(answer: str) -> Gives:
