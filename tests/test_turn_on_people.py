@@ -5,9 +5,13 @@ The model's overall quality on these points is measured, not asserted (tools/tur
 README's figures): it is what keeps Smart Turn off by default."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
+from talkerd.errors import ConfigError
 from talkerd.bench.people_turns import Cut, Verdict, heard_at, load_cuts, ranking, read_recording, rows
 from talkerd.listen.end_of_turn import RATE, SmartTurn
 from talkerd.listen.endpointer import Endpointer, make_detector
@@ -92,3 +96,21 @@ def test_a_person_pausing_mid_sentence_is_waited_for_and_ended_at_the_sentence_e
     assert ended[0].speech_end == pytest.approx(speech_end, abs=0.15)
     waited_ms = (ended[0].declared_at - ended[0].speech_end) * 1000
     assert config.pause_ms - 30 <= waited_ms < config.min_silence_ms
+
+
+def test_a_malformed_set_is_named_with_its_field(tmp_path):
+    bad = tmp_path / "set.toml"
+    bad.write_text('[recordings.a]\nfile = "a.wav"\n\n[[utterance]]\nrecording = "b"\ntext = "Hello?"\n'
+                   'start = 1.0\ncuts = [{ after = "hello", at = 1.4, complete = true }]\n')
+    with pytest.raises(ConfigError, match=r"set.toml: \(top level\): .*recordings not in \[recordings\]: b"):
+        load_cuts(bad)
+    bad.write_text('[recordings.a]\nfile = "a.wav"\n\n[[utterance]]\nrecording = "a"\ntext = "Hello?"\n'
+                   'start = 1.0\ncuts = [{ after = "hello", at = 0.5, complete = true }]\n')
+    with pytest.raises(ConfigError, match=r"utterance\.0: cuts: one or more, in time order, after start"):
+        load_cuts(bad)
+
+
+def test_the_tool_says_which_recording_it_cannot_read(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "turn_on_people.py"), str(ROOT / "configs" / "default.toml"),
+                           "--recordings", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 69 and "conversation.wav" in done.stderr and "Traceback" not in done.stderr

@@ -17,14 +17,70 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..listen.end_of_turn import RATE, TurnDetector
-from ..tomlfile import read_toml
+from ..tomlfile import read_toml, validation_error
 
 LEAD_S = 0.1
 """Heard before the utterance's first word (its onset, and the room before it)."""
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RecordingEntry(_Strict):
+    file: str
+    """The WAV file's name in the recordings folder (16-bit mono, 16 kHz)."""
+    about: str = ""
+    """Who speaks, how, and how it was recorded."""
+    source: str = ""
+    """Where the recording comes from, and its licence."""
+
+
+class PointEntry(_Strict):
+    after: str
+    """The word the point follows."""
+    at: float = Field(ge=0)
+    """Seconds into the recording: the end of that word."""
+    complete: bool
+    """True at the utterance's end; false after a word the sentence cannot end on."""
+
+
+class UtteranceEntry(_Strict):
+    recording: str
+    """A key of ``[recordings]``."""
+    text: str
+    """What is said (its transcript)."""
+    speaker: str = ""
+    start: float = Field(ge=0)
+    """Seconds into the recording: the start of the utterance's first word."""
+    cuts: tuple[PointEntry, ...]
+    """Its points, in time order."""
+
+    @model_validator(mode="after")
+    def _points_follow_the_start(self) -> "UtteranceEntry":
+        times = [cut.at for cut in self.cuts]
+        if not times or times != sorted(times) or times[0] <= self.start:
+            raise ValueError("cuts: one or more, in time order, after start")
+        return self
+
+
+class LabelledSet(_Strict):
+    recordings: dict[str, RecordingEntry]
+    utterance: tuple[UtteranceEntry, ...]
+
+    @model_validator(mode="after")
+    def _recordings_named(self) -> "LabelledSet":
+        if not self.utterance:
+            raise ValueError("no [[utterance]]")
+        unknown = sorted({u.recording for u in self.utterance} - set(self.recordings))
+        if unknown:
+            raise ValueError(f"utterances name recordings not in [recordings]: {', '.join(unknown)}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -57,14 +113,14 @@ class Row:
 
 
 def load_cuts(path: Path) -> tuple[dict[str, str], tuple[Cut, ...]]:
-    """The set's recordings (name → file name) and its points, in order."""
-    data = read_toml(path, "labelled set")
-    files = {name: recording["file"] for name, recording in data["recordings"].items()}
-    cuts = tuple(
-        Cut(u["recording"], u["text"], c["after"], float(u["start"]), float(c["at"]), bool(c["complete"]))
-        for u in data["utterance"]
-        for c in u["cuts"]
-    )
+    """The set's recordings (name → file name) and its points, in order; ``ConfigError`` naming the
+    file and the field for a set that is missing, not TOML or not of this form."""
+    try:
+        labelled = LabelledSet.model_validate(read_toml(path, "labelled set"))
+    except ValidationError as exc:
+        raise validation_error(exc, str(path)) from None
+    files = {name: recording.file for name, recording in labelled.recordings.items()}
+    cuts = tuple(Cut(u.recording, u.text, c.after, u.start, c.at, c.complete) for u in labelled.utterance for c in u.cuts)
     return files, cuts
 
 
