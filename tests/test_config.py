@@ -94,3 +94,15 @@ def test_check_config_warns_of_a_keyword_in_two_entries_and_an_entry_its_own_que
 def test_the_shipped_development_venue_has_no_warnings():
     result = check(DEFAULT_CONFIG)
     assert result.returncode == 0 and result.stdout.strip() == f"{DEFAULT_CONFIG}: OK", result.stdout
+
+
+def test_check_config_says_when_matching_by_meaning_cannot_run(tmp_path):
+    # The engines were never built (an empty build folder): the kiosk would match by words only, and
+    # check-config says so, exit 0.
+    (tmp_path / "unbuilt").mkdir()
+    path = variant(tmp_path, 'build_dir = "../var/engines"', f'build_dir = "{tmp_path / "unbuilt"}"')
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "warning [words_only]" in first and "'minilm-l6'" in first and "words only" in first, first
+    assert result.stdout.splitlines()[-1].startswith(f"{path}: OK, ")

@@ -13,18 +13,27 @@ from .matcher import Match, MatchKind, VenueKnowledge
 log = logging.getLogger(__name__)
 
 
+def open_embedder(config):
+    """The sentence encoder ``knowledge.semantic`` asks for, and why not when it cannot run: ``(embedder,
+    None)``, ``(None, reason)``, or ``(None, None)`` when matching by meaning is off. The curated answers
+    must not depend on the encoder, so an engine that fails leaves matching by words."""
+    if not config.knowledge.semantic:
+        return None, None
+    from ...errors import ConfigError, EngineError
+    from .semantic import EngineEmbedder
+
+    try:
+        return EngineEmbedder.open(config.engines, config.knowledge.embedding_engine), None
+    except (ConfigError, EngineError) as exc:
+        return None, exc.message
+
+
 def load_knowledge(config) -> VenueKnowledge:
     """The venue knowledge of a ``config.Config``, with its embedding engine when ``knowledge.semantic``."""
-    embedder = None
-    if config.knowledge.semantic:
-        from ...errors import ConfigError, EngineError
-        from .semantic import EngineEmbedder
-
-        try:
-            embedder = EngineEmbedder.open(config.engines, config.knowledge.embedding_engine)
-        except (ConfigError, EngineError) as exc:  # the curated answers must not depend on the encoder
-            log.warning("knowledge: matching by words only: %s", exc.message, extra={"stage": "knowledge"})
+    embedder, why_not = open_embedder(config)
+    if why_not is not None:
+        log.warning("knowledge: matching by words only: %s", why_not, extra={"stage": "knowledge"})
     return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
 
 
-__all__ = ["Match", "MatchKind", "VenueKnowledge", "load_knowledge"]
+__all__ = ["Match", "MatchKind", "VenueKnowledge", "load_knowledge", "open_embedder"]

@@ -6,7 +6,10 @@ but the knowledge will answer some questions with the wrong entry (``talkerd che
   and "late opening": "How late can I get in today?" got the Thursday lates);
 - ``own_question``: one of an entry's own curated questions is not answered by that entry as written
   (an emergency, small talk, another entry, both briefly, the LLM): the entry cannot be reached the way
-  it was written for, so visitors' rephrasings of it will not be either.
+  it was written for, so visitors' rephrasings of it will not be either;
+- ``words_only``: ``knowledge.semantic`` is on but its engine cannot run here, so questions are matched
+  by their words alone and emergencies by their phrases (the daemon does the same, with a warning in
+  its log); the other warnings are then for matching by words.
 
 Warnings do not stop the kiosk: the config is valid, and the exit code stays 0.
 """
@@ -28,7 +31,7 @@ class VenueWarning:
     """One thing about the venue's knowledge worth changing, with a stable code."""
 
     code: str
-    """``shared_keyword`` or ``own_question``."""
+    """``shared_keyword``, ``own_question`` or ``words_only``."""
     message: str
     """What was found, naming the entries and the words, and what to do."""
 
@@ -89,12 +92,18 @@ def check_venue(config) -> list[VenueWarning]:
     """The warnings for a whole ``config.Config``: its knowledge loaded as the daemon loads it (by meaning
     too when ``knowledge.semantic`` and the engine is there), its safety intents first."""
     from ..safety import SafetyIntents
-    from . import load_knowledge
+    from . import VenueKnowledge, open_embedder
 
-    knowledge = load_knowledge(config)
+    embedder, why_not = open_embedder(config)
+    knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
+    fallback = [] if why_not is None else [VenueWarning(
+        "words_only",
+        f"knowledge.semantic is on, but the engine {config.knowledge.embedding_engine!r} cannot run "
+        f"({why_not}): questions are matched by their words only, emergencies by their phrases",
+    )]
     try:
         safety = SafetyIntents(config.safety, knowledge.embedder, knowledge.semantic_index)
-        return venue_warnings(config.venue, knowledge.match, safety.match)
+        return fallback + venue_warnings(config.venue, knowledge.match, safety.match)
     finally:
         if knowledge.embedder is not None:
             knowledge.embedder.close()
