@@ -82,10 +82,20 @@ def test_llm_turns_compare_the_turns_after_the_cold_one_with_the_last_ones():
     assert summary["by_question"]["q0"] == {"early_p50_ms": 1035.0, "late_p50_ms": 1520.0}
 
 
+def _black_box(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "talkerd", "bench", "--config", str(DEFAULT_CONFIG), "--black-box", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
 def test_too_few_llm_turns_to_compare_is_a_usage_error():
-    run = subprocess.run([sys.executable, "-m", "talkerd", "bench", "--config", str(DEFAULT_CONFIG), "--black-box",
-                          "--llm-turns", "12"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = _black_box("--llm-turns", "12")
     assert run.returncode == 2 and "--llm-turns at least 13" in run.stdout
+
+
+@pytest.mark.parametrize("ignored", [["--questions", "2"], ["--no-baseline"]])
+def test_llm_turns_refuse_the_options_they_would_ignore(ignored):
+    run = _black_box("--llm-turns", "13", *ignored)
+    assert run.returncode == 2 and "it takes neither --questions nor --no-baseline" in run.stdout
 
 
 @pytest.mark.slow

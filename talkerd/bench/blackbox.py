@@ -374,6 +374,10 @@ def black_box_command(config_path: Path, rounds: int, json_path: Path | None, ba
     if rounds < 1 or (questions is not None and questions < 1) or (llm_turns is not None and llm_turns < least_llm_turns):
         print(f"talkerd bench --black-box: --rounds and --questions must be at least 1, --llm-turns at least {least_llm_turns}")
         return ExitCode.USAGE
+    if llm_turns is not None and (questions is not None or not baseline):
+        print("talkerd bench --black-box: --llm-turns asks the daemon its own LLM questions, with no baseline: "
+              "it takes neither --questions nor --no-baseline")
+        return ExitCode.USAGE
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="talkerd-blackbox-") as name:
         folder = Path(name)
