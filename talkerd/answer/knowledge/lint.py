@@ -92,10 +92,9 @@ def check_venue(config) -> list[VenueWarning]:
     """The warnings for a whole ``config.Config``: its knowledge loaded as the daemon loads it (by meaning
     too when ``knowledge.semantic`` and the engine is there), its safety intents first."""
     from ..safety import SafetyIntents
-    from . import VenueKnowledge, open_embedder
+    from . import open_knowledge
 
-    embedder, why_not = open_embedder(config)
-    knowledge = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
+    knowledge, why_not = open_knowledge(config)
     fallback = [] if why_not is None else [VenueWarning(
         "words_only",
         f"knowledge.semantic is on, but the engine {config.knowledge.embedding_engine!r} cannot run "
