@@ -8,7 +8,10 @@ A clause is not spoken when it
    ``MIN_INSTRUCTION_PAIRS`` of them are the instructions' own (not in the venue knowledge or the
    persona's texts: "I'm Ava, the welcome assistant" is an introduction, "You are Ava" a read-out);
 4. makes a claim (``claims``: a number, time, price, phone number, day, name or place) that neither
-   the venue knowledge (facts and curated entries), the persona nor the visitor's question supports.
+   the venue knowledge (facts and curated entries), the persona nor the visitor's question supports;
+   a number or a time (prices among them) must be supported by a sentence that is about something the
+   clause is about too (shares a content word with it): SmolLM2 takes the venue's own numbers and puts
+   them on other things ("A sandwich is £3", from "Audio guides are £3").
 
 The first failing clause ends the LLM's answer (the generator is closed, so llama.cpp stops); what the
 turn says instead is the answerer's choice (``Answerer``: the best matching fact as written, else the
@@ -18,14 +21,15 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..config import GuardConfig, LlmConfig, PersonaConfig, VenueConfig
-from .claims import claims, supported_keys
+from .claims import TENS, UNITS, Claim, ClaimKind, claims, supported_keys
 from .clauses import split_text
 from .dialogue import system_prompt
-from .knowledge.text import stem, words
+from .knowledge.text import is_stop_word, stem, words
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,17 @@ MAX_CLAUSE_WORDS = 200
 MIN_INSTRUCTION_PAIRS = 2
 """A clause must repeat at least this many word pairs found only in the instructions to count as reading
 them out."""
+IN_CONTEXT = frozenset({ClaimKind.NUMBER, ClaimKind.TIME})
+"""Claims that hold only beside what the clause is about: a number is true of one thing, not of all."""
+NOT_TOPICS = frozenset(stem(w) for w in (
+    *UNITS, *TENS, "hundred", "thousand", "pound", "pounds", "pence", "penny", "dollar", "dollars", "euro",
+    "euros", "cent", "cents", "am", "pm", "morning", "evening", "afternoon", "answer",
+))
+"""Words that say how much or when, not what of: no topic for a number's context."""
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+_PART = re.compile(r"\s*[,;:]\s*|\s+(?:and|but|or|while|whereas)\s+")
+"""Where a clause's parts meet: a number's context is the part it is in ("a hot chocolate is 2 pounds
+eighty, and a slice of cake three fifty": the 2 is the hot chocolate's, not the cake's)."""
 
 
 class BlockReason(str, enum.Enum):
@@ -41,6 +56,8 @@ class BlockReason(str, enum.Enum):
     BLOCKED_TOPIC = "blocked_topic"
     INSTRUCTIONS = "instructions"
     UNSUPPORTED = "unsupported_claim"
+    OUT_OF_CONTEXT = "claim_out_of_context"
+    """A number the venue says, but of something else."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,20 @@ class Block:
 
 def _stems(text: str) -> list[str]:
     return [stem(w) for w in words(text, MAX_CLAUSE_WORDS)]
+
+
+def _topics(text: str) -> frozenset[str]:
+    """The stems of what ``text`` is about: its words but function words, numbers and units."""
+    return frozenset(stem(w) for w in words(text, MAX_CLAUSE_WORDS)
+                     if not is_stop_word(w) and not w.isdigit() and stem(w) not in NOT_TOPICS)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    """One sentence of the venue's texts: the keys it supports and what it is about."""
+
+    keys: frozenset[str]
+    topics: frozenset[str]
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
@@ -85,6 +116,10 @@ class GroundingGuard:
         self._config = config
         grounding = list(grounding)
         self._supported = supported_keys(grounding)
+        # Each sentence alone: a number is true of what its own sentence is about (an entry's questions
+        # would widen that to every word they use, and "The answer is 30" would pass for books).
+        self._sentences = [_Sentence(supported_keys([sentence]), _topics(sentence))
+                           for text in grounding for sentence in _SENTENCE.split(text) if sentence.strip()]
         known_pairs = set().union(*(_pairs(text) for text in grounding))
         self._prompt_pairs = _pairs(instructions)
         self._instruction_pairs = self._prompt_pairs - known_pairs
@@ -109,11 +144,22 @@ class GroundingGuard:
         if (len(pairs & self._instruction_pairs) >= MIN_INSTRUCTION_PAIRS
                 and len(from_prompt) >= self._config.instructions_overlap * len(pairs)):
             return Block(BlockReason.INSTRUCTIONS, f"{len(from_prompt)} of {len(pairs)} word pairs", clause)
-        supported = self._supported | supported_keys([question])
-        for claim in claims(clause):
-            if not claim.keys & supported:
+        asked = supported_keys([question])
+        checked = [claim for claim in claims(clause) if not claim.keys & asked]  # the visitor said the rest
+        for claim in checked:
+            if not claim.keys & self._supported:
                 return Block(BlockReason.UNSUPPORTED, f"{claim.kind.value} {claim.text!r}", clause)
+        for claim in checked:
+            if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, question):
+                return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
         return None
+
+    def _in_context(self, claim: Claim, clause: str, question: str) -> bool:
+        """A venue sentence supports the claim and is about something the claim's part of the clause is
+        about; a part about nothing in particular ("The answer is 18.") is about what was asked."""
+        part = next((p for p in _PART.split(clause) if claim.text in p), clause)
+        topics = _topics(part) or _topics(question)
+        return any(claim.keys & s.keys and (not topics or topics & s.topics) for s in self._sentences)
 
     def guarded(self, clauses: Iterator[str], question: str, fallback: str, *, turn_id: int | None = None,
                 on_block: Callable[[Block], None] = lambda block: None) -> Iterator[str]:
