@@ -13,11 +13,12 @@ from talkerd.answer.dialogue import Dialogue, system_prompt
 from talkerd.answer.guard import BlockReason, GroundingGuard, venue_texts
 from talkerd.answer.knowledge import VenueKnowledge
 from talkerd.bench.inventions import LLM_ROUTES, answer_all
-from talkerd.config import GuardConfig
+from talkerd.config import GuardConfig, load_config
 from talkerd.messages import Route
 
 from .conftest import MODELS
 from .pipeline_fakes import harness  # noqa: F401  (the pipeline fixture)
+from .semantic_helpers import embedder, engines, semantic_config  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,31 @@ def test_a_number_of_the_venue_said_of_something_else_is_blocked(guard, clause, 
 @pytest.mark.parametrize("clause, question", IN_CONTEXT)
 def test_a_number_said_of_what_the_venue_says_it_of_passes(guard, clause, question):
     assert guard.check(clause, question) is None
+
+
+def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(guard):
+    married = "The answer is yes, you can get married in the shop."
+    block = guard.check(married, "Can I get married here?", about_venue=True)
+    assert (block.reason, block.detail) == (BlockReason.VERDICT, "marri, shop")
+    assert guard.check("Yes.", "Can I get married here?", about_venue=True).reason is BlockReason.VERDICT
+    assert guard.check(married, "Can I get married here?") is None  # conversation, not the venue
+    assert guard.check("Yes, we sell jigsaw puzzles.", "Do you sell jigsaw puzzles?", about_venue=True) is None
+    # Every content word must be in one venue sentence: "a stamp for every book" has stamps, not letters.
+    assert guard.check("No, we do not sell stamps for letters.", "Do you sell stamps?", about_venue=True).reason is BlockReason.VERDICT
+
+
+def test_a_stopped_answer_falls_back_to_a_fact_about_the_question_or_the_honest_unknown(default_config, engines, embedder, tmp_path):
+    # By meaning the knowledge matches stamps weakly to the gift cards: its best fact, "Yes, our gift cards
+    # …", would say yes to the stamps.
+    config = load_config(semantic_config(tmp_path / "talkerd.toml", engines))
+    meaning = VenueKnowledge(config.venue, config.knowledge, config.persona.unknown_answer, embedder)
+    question = "Do you sell stamps for letters?"
+    assert meaning.match(question).facts[0].startswith("Yes, our gift cards")
+    dialogue = ScriptedDialogue("Yes, we sell stamps for letters at the counter.")
+    blocks = []
+    reply = Answerer(VenueSnapshot.of(config, meaning), dialogue).reply(question, on_block=blocks.append)
+    assert list(reply.clauses()) == split_text(default_config.persona.unknown_answer)
+    assert [b.reason for b in blocks] == [BlockReason.VERDICT]
 
 
 def test_the_question_supports_what_the_visitor_said(guard):

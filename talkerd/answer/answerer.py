@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .clauses import split_text, stream_clauses
 from .conversation import Conversation, EndReason
-from .guard import Block, GroundingGuard
+from .guard import Block, GroundingGuard, says_yes_or_no, topics
 from .safety import SafetyIntents
 from ..messages import Route
 from ..stages import Dialogue, Knowledge
@@ -106,6 +106,19 @@ class Reply:
         yield from self.check(clauses) if self.check is not None else clauses
 
 
+def _about_the_question(facts: tuple[str, ...], question: str, venue) -> str | None:
+    """The first of ``facts`` about something ``question`` is about (a content word in common, the
+    words of the venue's name aside); one that opens with a yes or a no only when it has every content
+    word of the question: spoken as written, "Yes, our Riverside reader card is free. You get a stamp
+    for every book …" would say yes to "Do you sell stamps for letters?"."""
+    asked = topics(question) - (topics(venue.name) if venue is not None else frozenset())
+    for fact in facts:
+        about = topics(fact)
+        if about & asked and (asked <= about or not says_yes_or_no(fact)):
+            return fact
+    return None
+
+
 class Answerer:
     def __init__(self, snapshot: VenueSnapshot, dialogue: Dialogue | None, conversation: Conversation | None = None) -> None:
         self._snapshot = snapshot
@@ -153,8 +166,9 @@ class Answerer:
         if route in _FIXED_ROUTES:
             return Decision(route, match.answer)
         facts = match.facts if match is not None else ()
-        # Without an LLM, and when the guard stops it: the best matching fact as written, else "I don't know".
-        best_fact = facts[0] if facts else snapshot.persona.unknown_answer
+        # Without an LLM, and when the guard stops it: the best matching fact as written that is about
+        # something the question is about (not only the venue's own name), else "I don't know".
+        best_fact = _about_the_question(facts, question, snapshot.venue) or snapshot.persona.unknown_answer
         if self._dialogue is None:
             return Decision(route, best_fact)
         return Decision(route, None, facts, best_fact)
@@ -179,7 +193,7 @@ class Answerer:
         check = None
         if snapshot.guard is not None:
             check = functools.partial(snapshot.guard.guarded, question=question, fallback=decision.fallback,
-                                      turn_id=turn_id, on_block=on_block)
+                                      turn_id=turn_id, on_block=on_block, about_venue=decision.route is Route.FACTS)
         return Reply(decision.route, pieces, streamed=True, check=check, opening=opening)
 
     def prepare_next(self) -> None:

@@ -11,7 +11,11 @@ A clause is not spoken when it
    the venue knowledge (facts and curated entries), the persona nor the visitor's question supports;
    a number or a time (prices among them) must be supported by a sentence that is about something the
    clause is about too (shares a content word with it): SmolLM2 takes the venue's own numbers and puts
-   them on other things ("A sandwich is £3", from "Audio guides are £3").
+   them on other things ("A sandwich is £3", from "Audio guides are £3");
+5. answers a venue question (one the knowledge matched only weakly) with a yes or a no that no venue
+   sentence gives: a verdict clause ("Yes, …", "No, …", "The answer is yes, …") must have every content
+   word of it in one sentence of the venue's texts ("Yes, we sell jigsaw puzzles" holds, "The answer is
+   yes, you can get married at the museum" does not).
 
 The first failing clause ends the LLM's answer (the generator is closed, so llama.cpp stops); what the
 turn says instead is the answerer's choice (``Answerer``: the best matching fact as written, else the
@@ -42,10 +46,12 @@ IN_CONTEXT = frozenset({ClaimKind.NUMBER, ClaimKind.TIME})
 """Claims that hold only beside what the clause is about: a number is true of one thing, not of all."""
 NOT_TOPICS = frozenset(stem(w) for w in (
     *UNITS, *TENS, "hundred", "thousand", "pound", "pounds", "pence", "penny", "dollar", "dollars", "euro",
-    "euros", "cent", "cents", "am", "pm", "morning", "evening", "afternoon", "answer",
+    "euros", "cent", "cents", "am", "pm", "morning", "evening", "afternoon", "answer", "question",
 ))
 """Words that say how much or when, not what of: no topic for a number's context."""
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+_VERDICT = re.compile(r"^(yes|yeah|yep|no|nope)\b|^the answer( to (this|that|your) question)? is (yes|no)\b")
+"""A clause that says yes or no (over its normalised words)."""
 _PART = re.compile(r"\s*[,;:]\s*|\s+(?:and|but|or|while|whereas)\s+")
 """Where a clause's parts meet: a number's context is the part it is in ("a hot chocolate is 2 pounds
 eighty, and a slice of cake three fifty": the 2 is the hot chocolate's, not the cake's)."""
@@ -58,6 +64,8 @@ class BlockReason(str, enum.Enum):
     UNSUPPORTED = "unsupported_claim"
     OUT_OF_CONTEXT = "claim_out_of_context"
     """A number the venue says, but of something else."""
+    VERDICT = "unsupported_verdict"
+    """A yes or a no to a venue question that the venue's texts do not give."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,15 @@ def _stems(text: str) -> list[str]:
     return [stem(w) for w in words(text, MAX_CLAUSE_WORDS)]
 
 
-def _topics(text: str) -> frozenset[str]:
+def topics(text: str) -> frozenset[str]:
     """The stems of what ``text`` is about: its words but function words, numbers and units."""
     return frozenset(stem(w) for w in words(text, MAX_CLAUSE_WORDS)
                      if not is_stop_word(w) and not w.isdigit() and stem(w) not in NOT_TOPICS)
+
+
+def says_yes_or_no(text: str) -> bool:
+    """``text`` opens with a yes or a no ("Yes, …", "No, …", "The answer is yes, …")."""
+    return _VERDICT.search(" ".join(words(text, MAX_CLAUSE_WORDS))) is not None
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,7 @@ class GroundingGuard:
         self._supported = supported_keys(grounding)
         # Each sentence alone: a number is true of what its own sentence is about (an entry's questions
         # would widen that to every word they use, and "The answer is 30" would pass for books).
-        self._sentences = [_Sentence(supported_keys([sentence]), _topics(sentence))
+        self._sentences = [_Sentence(supported_keys([sentence]), topics(sentence))
                            for text in grounding for sentence in _SENTENCE.split(text) if sentence.strip()]
         known_pairs = set().union(*(_pairs(text) for text in grounding))
         self._prompt_pairs = _pairs(instructions)
@@ -130,8 +143,9 @@ class GroundingGuard:
     def for_venue(cls, config: GuardConfig, persona: PersonaConfig, venue: VenueConfig, llm: LlmConfig) -> "GroundingGuard":
         return cls(config, venue_texts(persona, venue), system_prompt(persona, venue, llm))
 
-    def check(self, clause: str, question: str) -> Block | None:
-        """Why ``clause`` must not be spoken in answer to ``question``, or None when it may."""
+    def check(self, clause: str, question: str, *, about_venue: bool = False) -> Block | None:
+        """Why ``clause`` must not be spoken in answer to ``question``, or None when it may.
+        ``about_venue``: the question is about the venue (a weak knowledge match), not conversation."""
         stems = _stems(clause)
         for word, marks in self._blocked_words:
             if _contains(stems, marks):
@@ -152,22 +166,26 @@ class GroundingGuard:
         for claim in checked:
             if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, question):
                 return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
+        if about_venue and says_yes_or_no(clause):
+            said = topics(clause) or topics(question)  # a bare "Yes." says yes to the question
+            if not any(said <= s.topics for s in self._sentences):
+                return Block(BlockReason.VERDICT, ", ".join(sorted(said)), clause)
         return None
 
     def _in_context(self, claim: Claim, clause: str, question: str) -> bool:
         """A venue sentence supports the claim and is about something the claim's part of the clause is
         about; a part about nothing in particular ("The answer is 18.") is about what was asked."""
         part = next((p for p in _PART.split(clause) if claim.text in p), clause)
-        topics = _topics(part) or _topics(question)
-        return any(claim.keys & s.keys and (not topics or topics & s.topics) for s in self._sentences)
+        about = topics(part) or topics(question)
+        return any(claim.keys & s.keys and (not about or about & s.topics) for s in self._sentences)
 
     def guarded(self, clauses: Iterator[str], question: str, fallback: str, *, turn_id: int | None = None,
-                on_block: Callable[[Block], None] = lambda block: None) -> Iterator[str]:
+                on_block: Callable[[Block], None] = lambda block: None, about_venue: bool = False) -> Iterator[str]:
         """``clauses`` as long as they pass; at the first that fails, the LLM is stopped and ``fallback``
         is spoken instead."""
         try:
             for clause in clauses:
-                block = self.check(clause, question)
+                block = self.check(clause, question, about_venue=about_venue)
                 if block is None:
                     yield clause
                     continue
