@@ -118,7 +118,7 @@ def test_the_tool_says_which_recording_it_cannot_read(tmp_path):
 def test_a_bad_recording_or_a_point_past_its_end_is_named(tmp_path, labelled):
     not_wav = tmp_path / "a.wav"
     not_wav.write_bytes(b"not a wav file at all")
-    with pytest.raises(ValueError, match="a.wav: cannot be read as a WAV file"):
+    with pytest.raises(ValueError, match="a.wav: not a readable WAV file"):
         read_recording(not_wav)
     recordings, cuts = labelled
     late = Cut("read_sentence", "He turned sharply.", "sharply", 0.1, 60.0, True)

@@ -12,13 +12,13 @@ of turn"); this is what the repository has of people.
 """
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..audio import BadAudio, read_wav_mono
 from ..listen.end_of_turn import RATE, TurnDetector
 from ..tomlfile import read_toml, validation_error
 
@@ -34,7 +34,7 @@ class _Strict(BaseModel):
 
 class RecordingEntry(_Strict):
     file: str
-    """The WAV file's name in the recordings folder (16-bit mono, 16 kHz)."""
+    """The WAV file's name in the recordings folder (16-bit PCM; mixed to mono and resampled to 16 kHz)."""
     about: str = ""
     """Who speaks, how, and how it was recorded."""
     source: str = ""
@@ -128,16 +128,12 @@ def load_cuts(path: Path) -> tuple[dict[str, str], tuple[Cut, ...]]:
 
 
 def read_recording(path: Path) -> np.ndarray:
-    """float32 samples of a 16-bit mono 16 kHz WAV (what the set's recordings are); ``ValueError``
-    naming the file when it is missing, not a WAV file, cut short or of another format."""
+    """float32 samples at 16 kHz of a 16-bit WAV file (mixed to mono and resampled when it is not);
+    ``ValueError`` naming the file when it is missing or not such a file."""
     try:
-        with wave.open(str(path)) as handle:
-            if (handle.getframerate(), handle.getnchannels(), handle.getsampwidth()) != (RATE, 1, 2):
-                raise ValueError(f"{path}: not 16-bit mono at {RATE} Hz")
-            pcm = handle.readframes(handle.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise ValueError(f"{path}: cannot be read as a WAV file ({exc})") from None
-    return np.frombuffer(pcm, np.int16).astype(np.float32) / 32768.0
+        return read_wav_mono(path, RATE).astype(np.float32) / 32768.0
+    except BadAudio as exc:
+        raise ValueError(exc.message) from None
 
 
 def check_lengths(recordings: dict[str, np.ndarray], cuts: tuple[Cut, ...]) -> None:
