@@ -29,7 +29,7 @@ from talkerd.answer.dialogue import Dialogue  # noqa: E402
 from talkerd.answer.guard import venue_texts  # noqa: E402
 from talkerd.answer.knowledge import MatchKind  # noqa: E402
 from talkerd.answer.knowledge.evaluate import load_questions  # noqa: E402
-from talkerd.bench.inventions import LLM_ROUTES, answer_all  # noqa: E402
+from talkerd.bench.inventions import answer_all  # noqa: E402
 from talkerd.bench.latency import machine_description  # noqa: E402
 from talkerd.components import venue_snapshot  # noqa: E402
 from talkerd.config import load_config  # noqa: E402
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
         found = answer_all(answerer, asked, support)
     finally:
         dialogue.close()
-    through_llm = [a for a in found if a.route in {r.value for r in LLM_ROUTES}]
+    through_llm = [a for a in found if a.through_llm]
     print(f"machine: {machine_description()}")
     print(f"LLM: {config.llm.model.name}")
     for answer in through_llm:

@@ -163,20 +163,21 @@ class GroundingGuard:
         for claim in checked:
             if not claim.keys & self._supported:
                 return Block(BlockReason.UNSUPPORTED, f"{claim.kind.value} {claim.text!r}", clause)
+        asked_about = topics(question)
         for claim in checked:
-            if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, question):
+            if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, asked_about):
                 return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
         if about_venue and says_yes_or_no(clause):
-            said = topics(clause) or topics(question)  # a bare "Yes." says yes to the question
+            said = topics(clause) or asked_about  # a bare "Yes." says yes to the question
             if not any(said <= s.topics for s in self._sentences):
                 return Block(BlockReason.VERDICT, ", ".join(sorted(said)), clause)
         return None
 
-    def _in_context(self, claim: Claim, clause: str, question: str) -> bool:
+    def _in_context(self, claim: Claim, clause: str, asked_about: frozenset[str]) -> bool:
         """A venue sentence supports the claim and is about something the claim's part of the clause is
         about; a part about nothing in particular ("The answer is 18.") is about what was asked."""
         part = next((p for p in _PART.split(clause) if claim.text in p), clause)
-        about = topics(part) or topics(question)
+        about = topics(part) or asked_about
         return any(claim.keys & s.keys and (not about or about & s.topics) for s in self._sentences)
 
     def guarded(self, clauses: Iterator[str], question: str, fallback: str, *, turn_id: int | None = None,

@@ -38,6 +38,10 @@ class Answered:
     spoken: str
     unsupported: tuple[str, ...]
 
+    @property
+    def through_llm(self) -> bool:
+        return self.route in {route.value for route in LLM_ROUTES}
+
 
 def answer_all(answerer, questions: list[str], support: str) -> list[Answered]:
     """Each question answered by ``answerer`` (``Answerer``) with nothing kept in its history."""

@@ -158,11 +158,17 @@ def verdicts(detector: TurnDetector, recordings: dict[str, np.ndarray], cuts: tu
             for cut in cuts]
 
 
+def _by_label(found: list[Verdict]) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities at the complete points, and at the unfinished ones."""
+    complete = np.array([v.probability for v in found if v.cut.complete])
+    unfinished = np.array([v.probability for v in found if not v.cut.complete])
+    return complete, unfinished
+
+
 def rows(found: list[Verdict], thresholds: tuple[float, ...] = THRESHOLDS) -> list[Row]:
-    complete = [v.probability for v in found if v.cut.complete]
-    unfinished = [v.probability for v in found if not v.cut.complete]
+    complete, unfinished = _by_label(found)
     return [
-        Row(t, sum(p >= t for p in complete), len(complete), sum(p >= t for p in unfinished), len(unfinished))
+        Row(t, int((complete >= t).sum()), len(complete), int((unfinished >= t).sum()), len(unfinished))
         for t in thresholds
     ]
 
@@ -170,8 +176,7 @@ def rows(found: list[Verdict], thresholds: tuple[float, ...] = THRESHOLDS) -> li
 def ranking(found: list[Verdict]) -> float | None:
     """The chance that a complete point scores above an unfinished one (ties count half); None without
     points of both kinds."""
-    complete = np.array([v.probability for v in found if v.cut.complete])
-    unfinished = np.array([v.probability for v in found if not v.cut.complete])
+    complete, unfinished = _by_label(found)
     if not len(complete) or not len(unfinished):
         return None
     above = (complete[:, None] > unfinished[None, :]).mean()
