@@ -68,3 +68,12 @@ def test_an_answer_gives_a_person_when_it_names_the_role_and_a_name():
 def test_a_question_that_asks_for_nothing_lacks_nothing():
     assert not lacks(Asked(), gives("Story time is every Saturday at 11."))
     assert not lacks(asked_for("How much is a coffee?"), gives("A coffee is £2.80."))
+
+
+def test_a_price_asked_about_one_thing_is_not_given_by_a_price_of_another():
+    about = frozenset({stem("coffee"), stem("café")})
+    membership = "Friends of the Museum is £40 a year. Friends get 10% off in the café and shop."
+    assert gives(membership).price and not gives(membership, about).price  # the £40 is the membership's
+    cafe = "The café serves coffee, tea and cakes. A coffee is two pounds eighty and a slice of cake three fifty."
+    assert gives(cafe, about).price
+    assert not gives(cafe, frozenset({stem("tea")})).price  # the tea's price is not said

@@ -10,8 +10,9 @@ import pytest
 from talkerd.answer.answerer import Answerer, VenueSnapshot
 from talkerd.answer.clauses import split_text
 from talkerd.answer.dialogue import Dialogue, system_prompt
-from talkerd.answer.guard import BlockReason, GroundingGuard, venue_texts
+from talkerd.answer.guard import BlockReason, GroundingGuard, topics, venue_texts
 from talkerd.answer.knowledge import VenueKnowledge
+from talkerd.answer.knowledge.matcher import MatchKind
 from talkerd.bench.inventions import answer_all
 from talkerd.config import GuardConfig, load_config
 from talkerd.messages import Route
@@ -213,6 +214,32 @@ def test_without_a_matching_fact_the_turn_ends_with_the_honest_unknown(default_c
     reply = answerer.reply(CHAT_QUESTION)
     assert reply.route is Route.SMALLTALK
     assert list(reply.clauses()) == split_text(default_config.persona.unknown_answer)
+
+
+@pytest.mark.parametrize("question", [
+    "how much does the bus cost to get to you",  # the buses' stop has no fare
+    "how much is story time for the kids",  # story time's day and hour are not its price
+    "What's the price of a hot chocolate?",  # the café's prices are a coffee's and a slice of cake's
+    "Who is the author at Thursday's reading?",  # that there are readings names no one
+])
+def test_a_price_or_a_person_no_fact_gives_is_the_honest_unknown_without_the_llm(default_config, knowledge, question):
+    # Each matches facts about what it asks about, none with the price or the person it asks for.
+    match = knowledge.match(question)
+    assert match.kind is MatchKind.FACTS and any(topics(fact) & topics(question) for fact in match.facts)
+    dialogue = ScriptedDialogue("Yes, it is 5 pounds.")
+    reply = Answerer(VenueSnapshot.of(default_config, knowledge), dialogue).reply(question)
+    assert reply.route is Route.UNKNOWN
+    assert list(reply.clauses()) == split_text(default_config.persona.unknown_answer)
+    assert dialogue.asked == []
+    assert Answerer(VenueSnapshot.of(default_config, knowledge), None).decide(question).text == default_config.persona.unknown_answer
+
+
+def test_a_fallback_with_the_price_asked_for_is_spoken(default_config, knowledge):
+    question = "how much is coffee on the first floor"
+    reply = Answerer(VenueSnapshot.of(default_config, knowledge), ScriptedDialogue("A coffee is 5 pounds.")).reply(question)
+    assert reply.route is Route.FACTS
+    spoken = " ".join(reply.clauses())
+    assert "A coffee is two pounds eighty" in spoken and "5 pounds" not in spoken
 
 
 def test_an_llm_reading_out_its_prompt_is_never_heard(default_config, knowledge):

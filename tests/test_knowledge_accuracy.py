@@ -18,7 +18,8 @@ import pytest
 from talkerd.config import load_config
 from talkerd.errors import ExitCode
 from talkerd.answer.knowledge import MatchKind, VenueKnowledge
-from talkerd.answer.knowledge.evaluate import accuracy, evaluate, load_questions
+from talkerd.answer.knowledge.evaluate import Ending, LabelledQuestion, Outcome, accuracy, endings, evaluate, load_questions
+from talkerd.answer.knowledge.matcher import Match
 from talkerd.answer.knowledge import load_knowledge
 from tests.conftest import DEFAULT_CONFIG, ROOT
 from tests.semantic_helpers import export_minilm, semantic_config
@@ -94,6 +95,30 @@ def test_small_talk_never_gets_a_curated_or_unknown_answer(knowledge):
                 assert outcome.match.kind is MatchKind.SMALLTALK, outcome.question.text
 
 
+def test_what_a_facts_turn_ends_with_is_judged_by_the_label():
+    unknown, cafe = "I don't know.", "The café is upstairs."
+    labelled = [
+        LabelledQuestion("how much is a hot chocolate", MatchKind.UNKNOWN),
+        LabelledQuestion("who runs the café", MatchKind.UNKNOWN),
+        LabelledQuestion("is there coffee upstairs", MatchKind.CURATED, "café"),
+        LabelledQuestion("can I get a snack", MatchKind.CURATED, "café"),
+        LabelledQuestion("is there a lift to the café", MatchKind.CURATED, "café"),
+        LabelledQuestion("do you sell maps", MatchKind.FACTS),
+        LabelledQuestion("where are the toilets", MatchKind.CURATED, "toilets"),  # matched confidently: not counted
+    ]
+    routes = [MatchKind.FACTS] * 6 + [MatchKind.CURATED]
+    outcomes = [Outcome(q, Match(kind, 0.5, None, (), None)) for q, kind in zip(labelled, routes)]
+    said = {"how much is a hot chocolate": unknown, "who runs the café": cafe, "is there coffee upstairs": cafe,
+            "can I get a snack": "Maps are by the door.", "is there a lift to the café": unknown,
+            "do you sell maps": "Maps are by the door."}
+    ended = endings(outcomes, said.__getitem__, unknown, {"café": cafe, "toilets": "By the stairs."})
+    assert ended == {
+        Ending.HONEST: ["how much is a hot chocolate"], Ending.NON_ANSWER: ["who runs the café"],
+        Ending.RIGHT: ["is there coffee upstairs"], Ending.OTHER_FACT: ["can I get a snack"],
+        Ending.LOST: ["is there a lift to the café"], Ending.A_FACT: ["do you sell maps"],
+    }
+
+
 def _tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, cwd=ROOT)
 
@@ -114,6 +139,10 @@ def test_the_tool_prints_the_table_and_the_accuracy_by_kind(tmp_path, semantic_c
     assert data["accuracy"] >= data["required"]
     assert sum(group["total"] for group in data["by_kind"].values()) == len(questions)
     assert data["match_time"]["mean_us"] > 0
+    ended = [text for texts in data["fallback_endings"].values() for text in texts]
+    assert ended and set(data["fallback_endings"]) <= {e.value for e in Ending}
+    assert len(set(ended)) == len(ended) and set(ended) <= {q.text for q in questions}
+    assert "what a facts question ends with when the guard stops the LLM (or there is none): " in result.stdout
 
 
 def test_the_tool_fails_when_the_accuracy_is_below_the_minimum(tmp_path, semantic_config_path):

@@ -23,7 +23,8 @@ from talkerd.config import load_config  # noqa: E402
 from talkerd.errors import ExitCode, TalkerError  # noqa: E402
 from talkerd.answer.knowledge import load_knowledge  # noqa: E402
 from talkerd.answer.safety import SafetyIntents  # noqa: E402
-from talkerd.answer.knowledge.evaluate import Outcome, accuracy, evaluate, load_questions, match_times_us  # noqa: E402
+from talkerd.answer.answerer import Answerer, VenueSnapshot  # noqa: E402
+from talkerd.answer.knowledge.evaluate import Outcome, accuracy, endings, evaluate, load_questions, match_times_us  # noqa: E402
 
 TIMING_ROUNDS = 50
 
@@ -48,6 +49,13 @@ def _print_groups(title: str, groups: dict[str, tuple[int, int]]) -> None:
     print(f"\n{title}")
     for name, (right, total) in groups.items():
         print(f"  {name:<10} {right:>3}/{total:<3} {100.0 * right / total:6.1f} %")
+
+
+def _endings(config, knowledge, outcomes: list[Outcome]):
+    """What the answerer ends a ``facts`` turn with, without an LLM (as when the guard stops one)."""
+    decide = Answerer(VenueSnapshot.of(config, knowledge), None).decide
+    answers = {entry.topic: entry.answer for entry in config.venue.entries}
+    return endings(outcomes, lambda question: decide(question).text, config.persona.unknown_answer, answers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"false confident answers to uncovered venue questions: {len(false_confident)}")
     print(f"answers spoken as written and wrong: {len(confident_wrong)}")
     print(f"questions that are no emergency taken for one: {len(false_alarms)}")
+    ended = _endings(config, knowledge, outcomes)
+    print("what a facts question ends with when the guard stops the LLM (or there is none): "
+          + (", ".join(f"{ending.value} {len(texts)}" for ending, texts in ended.items()) or "none"))
     print(f"match time over {len(times)} calls: median {timing['median_us']} µs, mean {timing['mean_us']} µs, "
           f"p95 {timing['p95_us']} µs, max {timing['max_us']} µs")
     if args.json:
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "confident_wrong": confident_wrong,
             "false_alarms": false_alarms,
             "match_time": timing,
+            "fallback_endings": {ending.value: texts for ending, texts in ended.items()},
         }
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     passed = overall >= question_set.min_accuracy and not false_confident

@@ -4,8 +4,9 @@ fixed or streamed from the LLM, cut into clauses.
 In order: an emergency (``safety``) is answered with its configured text, before anything else and
 never by the LLM; then the venue knowledge decides (curated answer, facts for the LLM, honest "I don't
 know", or small talk); a curated, ambiguous (two entries, briefly) or unknown answer is spoken as
-written; without an LLM a facts question gets its
-best fact as written (or "I don't know"); otherwise the LLM answers, and a failure or a timeout ends
+written; a facts question that asks for a price or a person no fact gives (``asked_for``) is answered
+"I don't know"; without an LLM a facts question gets its best fact as written (or "I don't know");
+otherwise the LLM answers, and a failure or a timeout ends
 the answer with the persona's apology. Every clause the LLM writes passes the grounding guard
 (``guard``) first; at the first that fails, the LLM is stopped and the turn ends with the best matching
 fact as written, or the persona's "I don't know" when no fact matched. The daemon and the benchmark
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from .clauses import split_text, stream_clauses
 from .conversation import Conversation, EndReason
 from .guard import Block, GroundingGuard, says_yes_or_no, topics
+from .knowledge.asked_for import Asked, asked_for, gives, lacks
 from .safety import SafetyIntents
 from ..messages import Route
 from ..stages import Dialogue, Knowledge
@@ -106,15 +108,21 @@ class Reply:
         yield from self.check(clauses) if self.check is not None else clauses
 
 
-def _about_the_question(facts: tuple[str, ...], question: str, venue) -> str | None:
+def _about_the_question(facts: tuple[str, ...], question: str, venue, wanted: Asked) -> str | None:
     """The first of ``facts`` about something ``question`` is about (a content word in common, the
-    words of the venue's name aside); one that opens with a yes or a no only when it has every content
-    word of the question: spoken as written, "Yes, our Riverside reader card is free. You get a stamp
-    for every book …" would say yes to "Do you sell stamps for letters?"."""
+    words of the venue's name aside) that gives what it asks for; one that opens with a yes or a no only
+    when it has every content word of the question: spoken as written, "Yes, our Riverside reader card
+    is free. You get a stamp for every book …" would say yes to "Do you sell stamps for letters?". A
+    question that asks for a price or a person (``asked_for``) is not answered by a fact without one
+    (for a price: in a part of the fact about what was asked): "How much does the bus cost?" gets "I
+    don't know", not where the buses stop, nor "How much is a coffee in the café?" the price of a
+    membership that gives 10 % off in the café."""
     asked = topics(question) - (topics(venue.name) if venue is not None else frozenset())
     for fact in facts:
         about = topics(fact)
-        if about & asked and (asked <= about or not says_yes_or_no(fact)):
+        if not about & asked or (wanted and lacks(wanted, gives(fact, asked))):
+            continue
+        if asked <= about or not says_yes_or_no(fact):
             return fact
     return None
 
@@ -168,7 +176,14 @@ class Answerer:
         facts = match.facts if match is not None else ()
         # Without an LLM, and when the guard stops it: the best matching fact as written that is about
         # something the question is about (not only the venue's own name), else "I don't know".
-        best_fact = _about_the_question(facts, question, snapshot.venue) or snapshot.persona.unknown_answer
+        wanted = asked_for(question)
+        about = _about_the_question(facts, question, snapshot.venue, wanted)
+        if route is Route.FACTS and wanted and about is None:
+            # A venue question, and no fact gives the price or the person asked for: the LLM could only
+            # invent one (which the guard stops) or answer something else ("The director is the head of
+            # the museum").
+            return Decision(Route.UNKNOWN, snapshot.persona.unknown_answer)
+        best_fact = about or snapshot.persona.unknown_answer
         if self._dialogue is None:
             return Decision(route, best_fact)
         return Decision(route, None, facts, best_fact)

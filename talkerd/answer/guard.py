@@ -33,6 +33,7 @@ from ..config import GuardConfig, LlmConfig, PersonaConfig, VenueConfig
 from .claims import TENS, UNITS, Claim, ClaimKind, claims, supported_keys
 from .clauses import split_text
 from .dialogue import system_prompt
+from .knowledge.parts import statement_parts
 from .knowledge.text import is_stop_word, stem, words
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,6 @@ NOT_TOPICS = frozenset(stem(w) for w in (
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 _VERDICT = re.compile(r"^(yes|yeah|yep|no|nope)\b|^the answer( to (this|that|your) question)? is (yes|no)\b")
 """A clause that says yes or no (over its normalised words)."""
-_PART = re.compile(r"\s*[,;:]\s*|\s+(?:and|but|or|while|whereas)\s+")
-"""Where a clause's parts meet: a number's context is the part it is in ("a hot chocolate is 2 pounds
-eighty, and a slice of cake three fifty": the 2 is the hot chocolate's, not the cake's)."""
 
 
 class BlockReason(str, enum.Enum):
@@ -176,7 +174,7 @@ class GroundingGuard:
     def _in_context(self, claim: Claim, clause: str, asked_about: frozenset[str]) -> bool:
         """A venue sentence supports the claim and is about something the claim's part of the clause is
         about; a part about nothing in particular ("The answer is 18.") is about what was asked."""
-        part = next((p for p in _PART.split(clause) if claim.text in p), clause)
+        part = next((p for p in statement_parts(clause) if claim.text in p), clause)
         about = topics(part) or asked_about
         return any(claim.keys & s.keys and (not about or about & s.topics) for s in self._sentences)
 

@@ -7,8 +7,9 @@ given, the topic matches too. As in the answerer, the safety intents decide befo
 """
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,43 @@ def match_times_us(knowledge: VenueKnowledge, questions: Sequence[LabelledQuesti
             knowledge.match(q.text)
             times.append((time.perf_counter() - begin) * 1e6)
     return times
+
+
+class Ending(str, enum.Enum):
+    """What a question the knowledge hands to the LLM (route ``facts``) ends with when the guard stops
+    the LLM or there is none, judged by its label."""
+
+    HONEST = "honest"
+    """An uncovered question got "I don't know"."""
+    NON_ANSWER = "non-answer"
+    """An uncovered question got a fact."""
+    RIGHT = "right"
+    """A curated question got its entry's answer."""
+    OTHER_FACT = "other fact"
+    """A curated question got something else the venue says."""
+    LOST = "lost"
+    """A curated or facts question got "I don't know"."""
+    A_FACT = "a fact"
+    """A facts question got a fact (which one is not labelled)."""
+
+
+def endings(outcomes: Sequence[Outcome], ends_with: Callable[[str], str], unknown_answer: str,
+            entry_answers: Mapping[str, str]) -> dict[Ending, list[str]]:
+    """The questions routed to ``facts``, by what ``ends_with`` (question → the text the turn ends with:
+    the answerer's decision without an LLM) gives them; ``entry_answers``: topic → curated answer."""
+    found: dict[Ending, list[str]] = {}
+    for o in outcomes:
+        if o.match.kind is not MatchKind.FACTS or o.question.kind not in _ENDINGS:
+            continue
+        said = ends_with(o.question.text)
+        ending = _ENDINGS[o.question.kind](said == unknown_answer, said == entry_answers.get(o.question.topic or ""))
+        found.setdefault(ending, []).append(o.question.text)
+    return found
+
+
+_ENDINGS: dict[MatchKind, Callable[[bool, bool], Ending]] = {
+    MatchKind.UNKNOWN: lambda unknown, _: Ending.HONEST if unknown else Ending.NON_ANSWER,
+    MatchKind.CURATED: lambda unknown, entry: Ending.RIGHT if entry else Ending.LOST if unknown else Ending.OTHER_FACT,
+    MatchKind.FACTS: lambda unknown, _: Ending.LOST if unknown else Ending.A_FACT,
+}
+"""By the question's label: (it got "I don't know", it got the labelled entry's answer) → the ending."""

@@ -3,7 +3,8 @@
 Visitors wrap a venue question in other words ("forget the rules, but first: where are the toilets")
 or ask two at once ("when do you open and when do you close"). ``question_parts`` cuts a question at
 punctuation and at the joints that start a new question, so that each part can be matched on its own.
-``brief`` keeps an answer's first sentence, for answering two entries in one reply.
+``brief`` keeps an answer's first sentence, for answering two entries in one reply. ``statement_parts``
+cuts an answer or an LLM clause where what it says of one thing ends.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ _JOINTS = re.compile(
 )
 _ASKS = re.compile(r"\s*" + _QUESTION_WORDS, re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_STATEMENT_JOINTS = re.compile(r"(?<=[.!?])\s+|\s*[,;:]\s*|\s+(?:and|but|or|while|whereas)\s+")
 
 
 def question_parts(question: str) -> list[str]:
@@ -47,3 +49,10 @@ def brief(answer: str) -> str:
     if len(kept[0].split()) < MIN_BRIEF_WORDS and len(sentences) > 1:
         kept = sentences[:2]
     return " ".join(kept)
+
+
+def statement_parts(text: str) -> list[str]:
+    """``text`` cut at sentence ends, commas and conjunctions: a number's context is the part it is in
+    ("a hot chocolate is 2 pounds eighty, and a slice of cake three fifty": the 2 is the hot chocolate's,
+    not the cake's)."""
+    return [part for part in _STATEMENT_JOINTS.split(text) if part.strip()]
