@@ -109,6 +109,11 @@ def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(
     assert guard.check("Yes, we sell jigsaw puzzles.", "Do you sell jigsaw puzzles?", about_venue=True) is None
     # Every content word must be in one venue sentence: "a stamp for every book" has stamps, not letters.
     assert guard.check("No, we do not sell stamps for letters.", "Do you sell stamps?", about_venue=True).reason is BlockReason.VERDICT
+    # A "not" is a no in other words: it needs a venue sentence that says it, too.
+    absent = guard.check("The Bridge Street cash machine is not located nearby.", "Is there a cash machine nearby?", about_venue=True)
+    assert absent.reason is BlockReason.VERDICT
+    assert guard.check("We don't have our own car park.", "Do you have a car park?", about_venue=True) is None
+    assert guard.check("I'm not sure what you mean.", "What's the weather like?") is None  # conversation
 
 
 def test_a_stopped_answer_falls_back_to_a_fact_about_the_question_or_the_honest_unknown(default_config, engines, embedder, tmp_path):

@@ -53,6 +53,9 @@ NOT_TOPICS = frozenset(stem(w) for w in (
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 _VERDICT = re.compile(r"^(yes|yeah|yep|no|nope)\b|^the answer( to (this|that|your) question)? is (yes|no)\b")
 """A clause that says yes or no (over its normalised words)."""
+_DENIAL = re.compile(r"\b(not|no|never|none|nothing|nobody|nowhere)\b")
+"""A clause that says something is not so ("The Bridge Street cash machine is not located nearby"): a no
+in other words (over its normalised words, where "don't" is "do not")."""
 
 
 class BlockReason(str, enum.Enum):
@@ -63,7 +66,7 @@ class BlockReason(str, enum.Enum):
     OUT_OF_CONTEXT = "claim_out_of_context"
     """A number the venue says, but of something else."""
     VERDICT = "unsupported_verdict"
-    """A yes or a no to a venue question that the venue's texts do not give."""
+    """A yes or a no (or a "not") to a venue question that the venue's texts do not give."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,10 @@ def topics(text: str) -> frozenset[str]:
     """The stems of what ``text`` is about: its words but function words, numbers and units."""
     return frozenset(stem(w) for w in words(text, MAX_CLAUSE_WORDS)
                      if not is_stop_word(w) and not w.isdigit() and stem(w) not in NOT_TOPICS)
+
+
+def _denies(text: str) -> bool:
+    return _DENIAL.search(" ".join(words(text, MAX_CLAUSE_WORDS))) is not None
 
 
 def says_yes_or_no(text: str) -> bool:
@@ -165,7 +172,7 @@ class GroundingGuard:
         for claim in checked:
             if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, asked_about):
                 return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
-        if about_venue and says_yes_or_no(clause):
+        if about_venue and (says_yes_or_no(clause) or _denies(clause)):
             said = topics(clause) or asked_about  # a bare "Yes." says yes to the question
             if not any(said <= s.topics for s in self._sentences):
                 return Block(BlockReason.VERDICT, ", ".join(sorted(said)), clause)
