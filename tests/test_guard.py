@@ -100,7 +100,7 @@ def test_a_number_said_of_what_the_venue_says_it_of_passes(guard, clause, questi
     assert guard.check(clause, question) is None
 
 
-def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(guard):
+def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(guard, default_config):
     married = "The answer is yes, you can get married in the shop."
     block = guard.check(married, "Can I get married here?", about_venue=True)
     assert (block.reason, block.detail) == (BlockReason.VERDICT, "marri, shop")
@@ -114,6 +114,10 @@ def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(
     assert absent.reason is BlockReason.VERDICT
     assert guard.check("We don't have our own car park.", "Do you have a car park?", about_venue=True) is None
     assert guard.check("I'm not sure what you mean.", "What's the weather like?") is None  # conversation
+    # Only what the venue says is so counts: "cash machine" = "atm" among the synonyms is no cash machine.
+    assert "cash machine" in default_config.venue.synonyms
+    yes = guard.check("Yes, there is a cash machine nearby.", "Is there a cash machine nearby?", about_venue=True)
+    assert yes.reason is BlockReason.VERDICT
 
 
 def test_a_stopped_answer_falls_back_to_a_fact_about_the_question_or_the_honest_unknown(default_config, engines, embedder, tmp_path):

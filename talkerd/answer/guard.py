@@ -116,12 +116,19 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     return n > 0 and any(list(haystack[i: i + n]) == list(needle) for i in range(len(haystack) - n + 1))
 
 
+def venue_statements(persona: PersonaConfig, venue: VenueConfig) -> list[str]:
+    """What the venue and the persona say is so: the facts, the curated answers, the persona's texts."""
+    return [venue.name, *venue.facts, *(entry.answer for entry in venue.entries),
+            persona.name, persona.role, persona.style, persona.greeting, persona.unknown_answer, persona.apology]
+
+
 def venue_texts(persona: PersonaConfig, venue: VenueConfig) -> list[str]:
-    """Everything the venue and the persona say is true: what an LLM clause may repeat."""
-    texts = [venue.name, *venue.facts, *venue.aliases]
-    texts += [persona.name, persona.role, persona.style, persona.greeting, persona.unknown_answer, persona.apology]
+    """Every word the venue and the persona use: what an LLM clause may repeat (a name, a number). Only
+    the statements (``venue_statements``) say that something is so: an entry's questions, its keywords
+    and the synonyms ask or name things ("cash machine" = "atm" is no cash machine)."""
+    texts = venue_statements(persona, venue) + list(venue.aliases)
     for entry in venue.entries:
-        texts += [entry.topic, entry.answer, *entry.questions, *entry.keywords]
+        texts += [entry.topic, *entry.questions, *entry.keywords]
     for word, same in venue.synonyms.items():
         texts += [word, *same]
     return texts
@@ -130,14 +137,18 @@ def venue_texts(persona: PersonaConfig, venue: VenueConfig) -> list[str]:
 class GroundingGuard:
     """The checks on LLM clauses for one venue snapshot (the venue's support is computed once)."""
 
-    def __init__(self, config: GuardConfig, grounding: Iterable[str], instructions: str) -> None:
+    def __init__(self, config: GuardConfig, grounding: Iterable[str], instructions: str,
+                 statements: Iterable[str] | None = None) -> None:
+        """``grounding``: every text a claim may come from; ``statements``: those of them that say
+        something is so, which a number's context and a yes or a no must come from (default: all)."""
         self._config = config
         grounding = list(grounding)
         self._supported = supported_keys(grounding)
         # Each sentence alone: a number is true of what its own sentence is about (an entry's questions
         # would widen that to every word they use, and "The answer is 30" would pass for books).
         self._sentences = [_Sentence(supported_keys([sentence]), topics(sentence))
-                           for text in grounding for sentence in _SENTENCE.split(text) if sentence.strip()]
+                           for text in (grounding if statements is None else statements)
+                           for sentence in _SENTENCE.split(text) if sentence.strip()]
         known_pairs = set().union(*(_pairs(text) for text in grounding))
         self._prompt_pairs = _pairs(instructions)
         self._instruction_pairs = self._prompt_pairs - known_pairs
@@ -146,7 +157,8 @@ class GroundingGuard:
 
     @classmethod
     def for_venue(cls, config: GuardConfig, persona: PersonaConfig, venue: VenueConfig, llm: LlmConfig) -> "GroundingGuard":
-        return cls(config, venue_texts(persona, venue), system_prompt(persona, venue, llm))
+        return cls(config, venue_texts(persona, venue), system_prompt(persona, venue, llm),
+                   venue_statements(persona, venue))
 
     def check(self, clause: str, question: str, *, about_venue: bool = False) -> Block | None:
         """Why ``clause`` must not be spoken in answer to ``question``, or None when it may.
