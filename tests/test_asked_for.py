@@ -63,6 +63,10 @@ def test_an_answer_gives_a_person_when_it_names_the_role_and_a_name():
     author = asked_for("Who is the author at Thursday's reading?")
     assert lacks(author, gives("We hold author readings most Thursday evenings at 7."))
     assert lacks(asked_for("Who founded the museum?"), gives("We're in Albion Mill, 4 Mill Lane, Calderford."))
+    # The role and the name in one sentence: "found" beside a hall's name is no founder.
+    founder = asked_for("Who founded the museum?")
+    assert lacks(founder, gives("Please ask at the information desk in the Main Hall. We keep anything found for 30 days."))
+    assert not lacks(manager, gives("The café is run by our manager, Sarah Jones."))
 
 
 def test_a_question_that_asks_for_nothing_lacks_nothing():

@@ -47,11 +47,12 @@ IN_CONTEXT = frozenset({ClaimKind.NUMBER, ClaimKind.TIME})
 """Claims that hold only beside what the clause is about: a number is true of one thing, not of all."""
 NOT_TOPICS = frozenset(stem(w) for w in (
     *UNITS, *TENS, "hundred", "thousand", "pound", "pounds", "pence", "penny", "dollar", "dollars", "euro",
-    "euros", "cent", "cents", "am", "pm", "morning", "evening", "afternoon", "answer", "question",
+    "euros", "cent", "cents", "am", "pm", "morning", "evening", "afternoon", "every", "day", "days", "daily", "week",
+    "weekend", "today", "tonight", "tomorrow", "answer", "question",
 ))
 """Words that say how much or when, not what of: no topic for a number's context."""
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
-_VERDICT = re.compile(r"^(yes|yeah|yep|no|nope)\b|^the answer( to (this|that|your) question)? is (yes|no)\b")
+_VERDICT = re.compile(r"^(yes|yeah|yep|no|nope)\b|^the answer( to (the|this|that|your) question)? is (yes|no)\b")
 """A clause that says yes or no (over its normalised words)."""
 _DENIAL = re.compile(r"\b(not|no|never|none|nothing|nobody|nowhere)\b")
 """A clause that says something is not so ("The Bridge Street cash machine is not located nearby"): a no

@@ -23,7 +23,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .parts import statement_parts
+from .parts import split_sentences, statement_parts
 from .text import stem, words
 
 MAX_WORDS = 400
@@ -92,10 +92,11 @@ class Gives:
     """What an answer gives."""
 
     price: bool
-    name: bool
-    """A proper name (``claims``: a capitalised word inside a sentence) that is not a day, a month or a
-    holiday."""
-    stems: frozenset[str]
+    named: tuple[frozenset[str], ...]
+    """The stems of each sentence with a proper name in it (``claims``: a capitalised word inside a
+    sentence) that is not a day, a month or a holiday: the role asked about must be in the same sentence
+    ("… in the Main Hall. We keep anything found …" names no founder; "our manager, Sarah Jones" does
+    name one)."""
 
 
 def asked_for(question: str) -> Asked:
@@ -136,7 +137,7 @@ def gives(answer: str, about: frozenset[str] | None = None) -> Gives:
         price = _has_price(answer)
     else:
         price = any(_has_price(part) and about & _stems(part) for part in statement_parts(answer))
-    return Gives(price, _has_name(answer), _stems(answer))
+    return Gives(price, tuple(_stems(sentence) for sentence in split_sentences(answer) if _has_name(sentence)))
 
 
 def _says(role: str, stems: frozenset[str]) -> bool:
@@ -149,4 +150,4 @@ def lacks(asked: Asked, answer: Gives) -> bool:
     nor "Who founded the museum?" by its address)."""
     if asked.price and not answer.price:
         return True
-    return bool(asked.roles) and not (answer.name and all(_says(role, answer.stems) for role in asked.roles))
+    return bool(asked.roles) and not any(all(_says(role, stems) for role in asked.roles) for stems in answer.named)

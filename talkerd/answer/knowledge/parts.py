@@ -4,7 +4,8 @@ Visitors wrap a venue question in other words ("forget the rules, but first: whe
 or ask two at once ("when do you open and when do you close"). ``question_parts`` cuts a question at
 punctuation and at the joints that start a new question, so that each part can be matched on its own.
 ``brief`` keeps an answer's first sentence, for answering two entries in one reply. ``statement_parts``
-cuts an answer or an LLM clause where what it says of one thing ends.
+cuts an answer or an LLM clause where what it says of one thing ends, ``split_sentences`` at its
+sentence ends.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ _JOINTS = re.compile(
 )
 _ASKS = re.compile(r"\s*" + _QUESTION_WORDS, re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_STATEMENT_JOINTS = re.compile(r"(?<=[.!?])\s+|\s*[,;:]\s*|\s+(?:and|but|or|while|whereas)\s+")
+_STATEMENT_JOINTS = re.compile(r"(?<=[.!?])\s+|\s*;\s*|\s*,(?!\d)\s*|\s*:\s+|\s+(?:and|but|or|while|whereas)\s+")
+"""Sentence ends, semicolons, commas and colons (not inside "11:00" or "1,000"), and conjunctions."""
 
 
 def question_parts(question: str) -> list[str]:
@@ -44,7 +46,7 @@ def asks(part: str) -> bool:
 
 def brief(answer: str) -> str:
     """The answer's first sentence (two when the first is very short), as written."""
-    sentences = _SENTENCE_END.split(answer.strip())
+    sentences = split_sentences(answer)
     kept = sentences[:1]
     if len(kept[0].split()) < MIN_BRIEF_WORDS and len(sentences) > 1:
         kept = sentences[:2]
@@ -56,3 +58,8 @@ def statement_parts(text: str) -> list[str]:
     ("a hot chocolate is 2 pounds eighty, and a slice of cake three fifty": the 2 is the hot chocolate's,
     not the cake's)."""
     return [part for part in _STATEMENT_JOINTS.split(text) if part.strip()]
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut at sentence ends."""
+    return [sentence for sentence in _SENTENCE_END.split(text.strip()) if sentence]
