@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from talkerd.answer.knowledge.asked_for import Asked, asked_for, gives, lacks
+from talkerd.answer.knowledge.parts import statement_parts
 from talkerd.answer.knowledge.text import stem
 
 
@@ -81,3 +82,8 @@ def test_a_price_asked_about_one_thing_is_not_given_by_a_price_of_another():
     cafe = "The café serves coffee, tea and cakes. A coffee is two pounds eighty and a slice of cake three fifty."
     assert gives(cafe, about).price
     assert not gives(cafe, frozenset({stem("tea")})).price  # the tea's price is not said
+
+
+def test_statement_parts_cut_between_things_not_inside_numbers():
+    assert statement_parts("In steam at 11:00 and 14:30, £1,000 a year. Note: free") == [
+        "In steam at 11:00", "14:30", "£1,000 a year.", "Note", "free"]

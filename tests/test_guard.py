@@ -17,7 +17,7 @@ from talkerd.bench.inventions import answer_all
 from talkerd.config import GuardConfig, load_config
 from talkerd.messages import Route
 
-from .conftest import MODELS
+from .conftest import MODELS, ROOT
 from .pipeline_fakes import harness  # noqa: F401  (the pipeline fixture)
 from .semantic_helpers import embedder, engines, semantic_config  # noqa: F401  (fixtures)
 
@@ -132,6 +132,18 @@ def test_a_stopped_answer_falls_back_to_a_fact_about_the_question_or_the_honest_
     reply = Answerer(VenueSnapshot.of(config, meaning), dialogue).reply(question, on_block=blocks.append)
     assert list(reply.clauses()) == split_text(default_config.persona.unknown_answer)
     assert [b.reason for b in blocks] == [BlockReason.VERDICT]
+
+
+def test_a_time_of_another_thing_inside_a_list_of_times_is_blocked():
+    museum = load_config(ROOT / "configs" / "venues" / "calderford-museum.toml")
+    guard = GroundingGuard.for_venue(museum.guard, museum.persona, museum.venue, museum.llm)
+    question = "What's the name of the beam engine?"
+    # The engine is in steam at 11:00 and 14:00 at weekends; 14:30 is the tours' time, every day.
+    invented = guard.check("You can see it in steam every day at 11:00 and 14:30 on Saturdays and Sundays.", question, about_venue=True)
+    assert (invented.reason, invented.detail) == (BlockReason.OUT_OF_CONTEXT, "time '14:30'")
+    assert guard.check("You can see it in steam at 11:00 and 14:00 on Saturdays and Sundays.", question, about_venue=True) is None
+    playground = "The answer to the question is yes, there is a playground outside the Calderford Museum of Industry."
+    assert guard.check(playground, "Is there a playground outside?", about_venue=True).reason is BlockReason.VERDICT
 
 
 def test_the_question_supports_what_the_visitor_said(guard):

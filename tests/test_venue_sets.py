@@ -70,6 +70,13 @@ def test_a_held_out_set_has_the_claimed_mix_and_copies_no_entry_question(name, c
     assert not [q.text for q in questions if q.text.lower().strip("?!. ") in entry_questions]
 
 
+@pytest.mark.parametrize("name", ["venue_uncovered_heldout.toml", "calderford_museum_uncovered_heldout.toml"])
+def test_an_uncovered_set_holds_only_uncovered_questions(name):
+    questions = load_questions(DATA / name).questions
+    assert len(questions) >= 20 and {q.kind for q in questions} == {MatchKind.UNKNOWN}
+    assert len({q.text for q in questions}) == len(questions)
+
+
 def test_the_museum_tuning_set_loads():
     question_set = load_questions(DATA / "calderford_museum_questions.toml")
     assert len(question_set.questions) >= 30
