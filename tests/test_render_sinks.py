@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from talkerd.config import RenderConfig
 from talkerd.errors import ComponentUnavailable, ExitCode
 from talkerd.render import DisplayModeError, NullSink, VideoSink, open_sink
+from talkerd.render.soundtrack import Soundtrack
 from talkerd.render.xprobe import probe_display
 
 from .conftest import ROOT
@@ -168,3 +170,36 @@ def test_video_sink_starts_a_new_segment_and_keeps_the_previous(tmp_path):
     assert previous.exists() and path.exists()
     assert int(cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert int(cv2.VideoCapture(str(previous)).get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+
+
+def test_the_next_segment_keeps_its_sound_when_the_playout_writes_during_the_rotation(tmp_path, monkeypatch):
+    """The playout's thread writes a block whenever it plays one, also while the render thread is rotating
+    the video file; the new file's sound must start with its picture, not after the old file's length of
+    silence (which ffmpeg's -shortest then cut away: a kiosk's later answers were silent in its video)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (scripts/setup.sh)")
+    path = tmp_path / "avatar.mp4"
+    sink = VideoSink(path, 10, (64, 48), segment_s=1.0)
+    track = sink.add_soundtrack(16000)
+    loud = np.full(1600, 8000, np.int16)  # 0.1 s
+    finish = Soundtrack.finish
+
+    def finish_and_the_next_block_at_once(self, finished, *, wait):
+        finish(self, finished, wait=True)
+        monkeypatch.setattr(Soundtrack, "finish", finish)
+        self.write(loud)  # the playout's next block, in the middle of the rotation
+
+    monkeypatch.setattr(Soundtrack, "finish", finish_and_the_next_block_at_once)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for _ in range(10):
+        sink.show(frame)
+        track.write(np.zeros(1600, np.int16))
+    for _ in range(6):  # the first of these rotates
+        sink.show(frame)
+        track.write(loud)
+    sink.close()
+    decoded = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+                             capture_output=True, check=True).stdout
+    sound = np.frombuffer(decoded, np.int16)
+    assert len(sound) > 0.4 * 16000
+    assert np.count_nonzero(np.abs(sound) > 1000) > 0.3 * 16000, "the second segment's answer is not in its sound"

@@ -252,10 +252,12 @@ class VideoSink:
         previous = self.path.with_name(f"{self.path.stem}.prev{self.path.suffix}")
         os.replace(self.path, previous)
         log.info("video segment done: %s (%d frames); starting %s afresh", previous, self._frames, self.path)
+        # The new file's length is 0 before its sound starts: the playout's thread may write the next
+        # block at any moment, and that block's WAV is padded to the video's length so far.
+        self._frames = 0
         if self._soundtrack is not None:
             self._soundtrack.finish(previous, wait=False)
         self._writer = self._open()
-        self._frames = 0
 
     def close(self) -> None:
         self._writer.release()
