@@ -113,6 +113,9 @@ def test_a_yes_or_a_no_to_a_venue_question_needs_a_venue_sentence_that_gives_it(
     absent = guard.check("The Bridge Street cash machine is not located nearby.", "Is there a cash machine nearby?", about_venue=True)
     assert absent.reason is BlockReason.VERDICT
     assert guard.check("We don't have our own car park.", "Do you have a car park?", about_venue=True) is None
+    # A no needs a venue sentence that says no: the shop sells jigsaw puzzles.
+    for denial in ("No.", "You do not know.", "No, we don't sell jigsaw puzzles."):
+        assert guard.check(denial, "Do you sell jigsaw puzzles?", about_venue=True).reason is BlockReason.VERDICT, denial
     assert guard.check("I'm not sure what you mean.", "What's the weather like?") is None  # conversation
     # Only what the venue says is so counts: "cash machine" = "atm" among the synonyms is no cash machine.
     assert "cash machine" in default_config.venue.synonyms

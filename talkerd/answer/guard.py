@@ -105,6 +105,8 @@ class _Sentence:
 
     keys: frozenset[str]
     topics: frozenset[str]
+    denies: bool = False
+    """It says that something is not so: only such a sentence gives a no."""
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
@@ -147,7 +149,7 @@ class GroundingGuard:
         self._supported = supported_keys(grounding)
         # Each sentence alone: a number is true of what its own sentence is about (an entry's questions
         # would widen that to every word they use, and "The answer is 30" would pass for books).
-        self._sentences = [_Sentence(supported_keys([sentence]), topics(sentence))
+        self._sentences = [_Sentence(supported_keys([sentence]), topics(sentence), _denies(sentence))
                            for text in (grounding if statements is None else statements)
                            for sentence in _SENTENCE.split(text) if sentence.strip()]
         known_pairs = set().union(*(_pairs(text) for text in grounding))
@@ -185,9 +187,11 @@ class GroundingGuard:
         for claim in checked:
             if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, asked_about):
                 return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
-        if about_venue and (says_yes_or_no(clause) or _denies(clause)):
+        denial = _denies(clause)
+        if about_venue and (denial or says_yes_or_no(clause)):
             said = topics(clause) or asked_about  # a bare "Yes." says yes to the question
-            if not any(said <= s.topics for s in self._sentences):
+            # A no needs a sentence that says no: "jigsaw puzzles" in what the shop sells gives no "No."
+            if not any(said <= s.topics and (s.denies or not denial) for s in self._sentences):
                 return Block(BlockReason.VERDICT, ", ".join(sorted(said)), clause)
         return None
 
