@@ -105,7 +105,7 @@ class _Sentence:
 
     keys: frozenset[str]
     topics: frozenset[str]
-    denies: bool = False
+    denies: bool
     """It says that something is not so: only such a sentence gives a no."""
 
 
@@ -187,7 +187,7 @@ class GroundingGuard:
         for claim in checked:
             if claim.kind in IN_CONTEXT and not self._in_context(claim, clause, asked_about):
                 return Block(BlockReason.OUT_OF_CONTEXT, f"{claim.kind.value} {claim.text!r}", clause)
-        denial = _denies(clause)
+        denial = about_venue and _denies(clause)
         if about_venue and (denial or says_yes_or_no(clause)):
             said = topics(clause) or asked_about  # a bare "Yes." says yes to the question
             # A no needs a sentence that says no: "jigsaw puzzles" in what the shop sells gives no "No."
